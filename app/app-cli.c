@@ -1,0 +1,116 @@
+/* app-cli.c: the command table and the option handling every command shares. */
+#include "app-cli.h"
+
+#include <stdarg.h>
+#include <string.h>
+
+static const app_cli_command commands[] = {
+  { "transcribe", "FILE...", "Transcribe audio and video files to TXT, SRT, VTT or JSON", 1, NULL,
+    "needs the Whisper engine, which is not in this build" },
+  { "dictate", "", "Live dictation from the microphone", 0, NULL,
+    "needs microphone capture and the Whisper engine, which are not in this build" },
+  { "ask", "IMAGE... QUESTION", "Ask a question about one or more images", 2, NULL,
+    "needs the vision-language engine, which is not in this build" },
+  { "caption", "DIR", "Caption every image in a folder", 1, NULL,
+    "needs the vision-language engine, which is not in this build" },
+  { "chat", "[PROMPT]", "Chat with a local language model", 0, NULL,
+    "needs the language-model engine, which is not in this build" },
+  { "models", "list|install|remove|path [NAME]", "List, install and remove models", 1, NULL,
+    "needs the model catalog, which is not in this build" },
+  { "devices", "", "Show the CPU and the CUDA devices Hark can use", 0, app_cli_devices, NULL },
+  { "bench", "ops|whisper|llm", "Measure kernels and models on this machine", 1, NULL,
+    "needs the compute backends, which are not in this build" },
+  { NULL, NULL, NULL, 0, NULL, NULL },
+};
+
+const app_cli_command *
+app_cli_find(const char *name)
+{
+  for (const app_cli_command *c = commands; c->name; c++)
+    if (strcmp(c->name, name) == 0)
+      return c;
+  return NULL;
+}
+
+char *
+app_cli_commands_help(void)
+{
+  GString *s = g_string_new("Commands:\n");
+  for (const app_cli_command *c = commands; c->name; c++)
+    g_string_append_printf(s, "  %-11s %s\n", c->name, c->summary);
+  g_string_append(s, "\nWithout a command, hark opens its window.\n"
+                     "Run 'hark COMMAND --help' for a command's options.\n");
+  return g_string_free(s, FALSE);
+}
+
+void
+app_cli_error(const app_cli_command *cmd, const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  char *msg = g_strdup_vprintf(fmt, ap);
+  va_end(ap);
+  fprintf(stderr, "hark %s: %s\n", cmd->name, msg);
+  g_free(msg);
+}
+
+GOptionContext *
+app_cli_context_new(const app_cli_command *cmd, const GOptionEntry *entries)
+{
+  /* The usage line reads "hark NAME [OPTION…] ARGS". */
+  char *prgname = g_strdup_printf("hark %s", cmd->name);
+  g_set_prgname(prgname);
+  g_free(prgname);
+  GOptionContext *ctx = g_option_context_new(cmd->args);
+  g_option_context_set_summary(ctx, cmd->summary);
+  if (entries)
+    g_option_context_add_main_entries(ctx, entries, NULL);
+  return ctx;
+}
+
+int
+app_cli_parse(GOptionContext *ctx, const app_cli_command *cmd, int *argc, char ***argv)
+{
+  GError *error = NULL;
+  /* GOption expects argv[0] to be the program; the command name plays that part. */
+  if (!g_option_context_parse(ctx, argc, argv, &error)) {
+    app_cli_error(cmd, "%s", error->message);
+    fprintf(stderr, "Run 'hark %s --help' for usage.\n", cmd->name);
+    g_error_free(error);
+    return APP_EXIT_USAGE;
+  }
+  if (*argc - 1 < cmd->min_args) {
+    char *help = g_option_context_get_help(ctx, TRUE, NULL);
+    fprintf(stderr, "hark %s: missing %s\n\n%s", cmd->name, cmd->args, help);
+    g_free(help);
+    return APP_EXIT_USAGE;
+  }
+  return 0;
+}
+
+/* A command whose engine is not built: usage is still checked, so scripts get
+ * the same errors they will get once it is. */
+static int
+run_missing(const app_cli_command *cmd, int argc, char **argv)
+{
+  GOptionContext *ctx = app_cli_context_new(cmd, NULL);
+  g_option_context_set_ignore_unknown_options(ctx, TRUE);
+  int rc = app_cli_parse(ctx, cmd, &argc, &argv);
+  g_option_context_free(ctx);
+  if (rc)
+    return rc;
+  app_cli_error(cmd, "%s", cmd->missing);
+  return APP_EXIT_USAGE;
+}
+
+int
+app_cli_dispatch(int argc, char **argv)
+{
+  const app_cli_command *c = app_cli_find(argv[0]);
+  if (c)
+    return c->run ? c->run(argc, argv) : run_missing(c, argc, argv);
+  char *help = app_cli_commands_help();
+  fprintf(stderr, "hark: unknown command '%s'\n\nUsage: hark [OPTION...] [COMMAND [ARGS...]]\n\n%s", argv[0], help);
+  g_free(help);
+  return APP_EXIT_USAGE;
+}

@@ -1,0 +1,46 @@
+/* app-cli.h: the `hark COMMAND` dispatcher and helpers shared by the cli-*.c files.
+ *
+ * Exit codes follow the usual convention: 0 success, 1 the work failed
+ * (a file could not be read, a model could not be loaded), 2 usage errors and
+ * commands this build does not provide.
+ */
+#pragma once
+
+#include <glib.h>
+#include <stdio.h>
+
+enum { APP_EXIT_OK = 0, APP_EXIT_FAILURE = 1, APP_EXIT_USAGE = 2 };
+
+typedef struct {
+  const char *name;
+  const char *args;       /* positional arguments for the usage line, "FILE..." */
+  const char *summary;    /* one line, shown in `hark --help` */
+  int min_args;           /* fewer positional arguments is a usage error */
+  /* The command's entry point (argv[0] is the command name), or NULL while the
+   * engine behind it is not in this build: `missing` then says what it needs. */
+  int (*run)(int argc, char **argv);
+  const char *missing;
+} app_cli_command;
+
+/* Runs `hark argv[0] argv[1..]`; returns the process exit code. */
+int app_cli_dispatch(int argc, char **argv);
+
+/* The command named `name`, or NULL. */
+const app_cli_command *app_cli_find(const char *name);
+
+/* "Commands:\n  transcribe  ...": the list for `hark --help`; free with g_free. */
+char *app_cli_commands_help(void);
+
+/* Parses a command's options; on error prints it with a hint and returns
+ * APP_EXIT_USAGE, else 0. --help prints the help and exits 0. */
+int app_cli_parse(GOptionContext *ctx, const app_cli_command *cmd, int *argc, char ***argv);
+
+/* Builds the option context every command uses: usage line from cmd->args,
+ * summary, and `entries` (may be NULL). */
+GOptionContext *app_cli_context_new(const app_cli_command *cmd, const GOptionEntry *entries);
+
+/* Prints "hark CMD: message" to stderr. */
+void app_cli_error(const app_cli_command *cmd, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+
+/* Command entry points (cli-<name>.c). */
+int app_cli_devices(int argc, char **argv);
