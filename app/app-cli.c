@@ -5,8 +5,8 @@
 #include <string.h>
 
 static const app_cli_command commands[] = {
-  { "transcribe", "FILE...", "Transcribe audio and video files to TXT, SRT, VTT or JSON", 1, NULL,
-    "needs the Whisper engine, which is not in this build" },
+  { "transcribe", "FILE...", "Transcribe audio and video files to TXT, SRT, VTT or JSON", 1, app_cli_transcribe,
+    NULL },
   { "dictate", "", "Live dictation from the microphone", 0, NULL,
     "needs microphone capture and the Whisper engine, which are not in this build" },
   { "ask", "IMAGE... QUESTION", "Ask a question about one or more images", 2, NULL,
@@ -15,11 +15,9 @@ static const app_cli_command commands[] = {
     "needs the vision-language engine, which is not in this build" },
   { "chat", "[PROMPT]", "Chat with a local language model", 0, NULL,
     "needs the language-model engine, which is not in this build" },
-  { "models", "list|install|remove|path [NAME]", "List, install and remove models", 1, NULL,
-    "needs the model catalog, which is not in this build" },
+  { "models", "list|install|remove|path [NAME]", "List, install and remove models", 1, app_cli_models, NULL },
   { "devices", "", "Show the CPU and the CUDA devices Hark can use", 0, app_cli_devices, NULL },
-  { "bench", "ops|whisper|llm", "Measure kernels and models on this machine", 1, NULL,
-    "needs the compute backends, which are not in this build" },
+  { "bench", "ops", "Measure the compute kernels on this machine", 1, app_cli_bench, NULL },
   { NULL, NULL, NULL, 0, NULL, NULL },
 };
 

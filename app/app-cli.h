@@ -44,3 +44,6 @@ void app_cli_error(const app_cli_command *cmd, const char *fmt, ...) G_GNUC_PRIN
 
 /* Command entry points (cli-<name>.c). */
 int app_cli_devices(int argc, char **argv);
+int app_cli_models(int argc, char **argv);
+int app_cli_bench(int argc, char **argv);
+int app_cli_transcribe(int argc, char **argv);

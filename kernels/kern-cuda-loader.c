@@ -87,6 +87,23 @@ kern_cuda_module_path(void)
   return module_path;
 }
 
+kern_backend_t
+_kern_cuda_backend_new(int device, char **err)
+{
+  pthread_once(&load_once, load_module);
+  char msg[512];
+  kern_backend_t be = NULL;
+  if (!module)
+    snprintf(msg, sizeof msg, "no CUDA backend: %s", load_error);
+  else if (!module->backend_new)
+    snprintf(msg, sizeof msg, "no CUDA backend: the CUDA module has no backend");
+  else
+    be = module->backend_new(device, msg, sizeof msg);
+  if (!be && err)
+    *err = strdup(msg);
+  return be;
+}
+
 int
 kern_cuda_probe(kern_cuda_report *r)
 {

@@ -135,13 +135,10 @@ static void
 test_commands_without_engine(void)
 {
   const char *const *cases[] = {
-    (const char *const[]){ "transcribe", "speech.wav", NULL },
     (const char *const[]){ "dictate", NULL },
     (const char *const[]){ "ask", "a.jpg", "What is this?", NULL },
     (const char *const[]){ "caption", "photos", NULL },
     (const char *const[]){ "chat", NULL },
-    (const char *const[]){ "models", "list", NULL },
-    (const char *const[]){ "bench", "ops", NULL },
   };
   for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
     run_result r = run_hark_env(NULL, cases[i]);

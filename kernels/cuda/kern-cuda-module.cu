@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "kern-cuda-module.h"
+#include "kern-cuda-backend.h"
 
 #ifndef HARK_CUDA_ARCHS
 #define HARK_CUDA_ARCHS "unknown"
@@ -125,6 +126,7 @@ static const struct kern_cuda_module_i module_table = {
   KERN_CUDA_MODULE_ABI,
   HARK_CUDA_ARCHS,
   probe,
+  kern_cuda_backend_new,
 };
 
 extern "C" __attribute__((visibility("default"))) const struct kern_cuda_module_i *

@@ -1,0 +1,294 @@
+/* cli-models.c: `hark models list|install|remove|path`, the CLI face of the
+ * model catalog and installer in app-models.c. */
+#include "app-cli.h"
+#include "app-models.h"
+
+#include <glib-unix.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+static gboolean
+model_size_approx(const app_model_info *m)
+{
+  for (guint i = 0; i < m->files->len; i++)
+    if (((const app_model_file *)g_ptr_array_index(m->files, i))->size_approx)
+      return TRUE;
+  return FALSE;
+}
+
+static char *
+size_text(const app_model_info *m)
+{
+  char *s = g_format_size(m->size);
+  char *t = g_strdup_printf("%s%s", model_size_approx(m) ? "~" : "", s);
+  g_free(s);
+  return t;
+}
+
+static void
+json_string(GString *out, const char *s)
+{
+  g_string_append_c(out, '"');
+  for (; *s; s++) {
+    unsigned char ch = (unsigned char)*s;
+    if (ch == '"' || ch == '\\')
+      g_string_append_printf(out, "\\%c", ch);
+    else if (ch < 0x20)
+      g_string_append_printf(out, "\\u%04x", ch);
+    else
+      g_string_append_c(out, (char)ch);
+  }
+  g_string_append_c(out, '"');
+}
+
+static int
+cmd_list(const app_catalog *cat, gboolean json)
+{
+  GString *j = g_string_new("[");
+  if (!json)
+    printf("%-24s %-8s %10s  %-9s  %s\n", "NAME", "KIND", "SIZE", "STATUS", "DESCRIPTION");
+  for (guint i = 0; i < app_catalog_n_models(cat); i++) {
+    const app_model_info *m = app_catalog_model(cat, i);
+    char *dir = app_models_installed_dir(m->name);
+    if (json) {
+      g_string_append(j, i ? ",\n {\"name\":" : "\n {\"name\":");
+      json_string(j, m->name);
+      g_string_append(j, ",\"kind\":");
+      json_string(j, m->kind);
+      g_string_append_printf(j, ",\"size\":%" G_GUINT64_FORMAT ",\"size_approx\":%s,\"license\":", m->size,
+                             model_size_approx(m) ? "true" : "false");
+      json_string(j, m->license);
+      g_string_append(j, ",\"description\":");
+      json_string(j, m->description);
+      g_string_append_printf(j, ",\"installed\":%s,\"path\":", dir ? "true" : "false");
+      if (dir)
+        json_string(j, dir);
+      else
+        g_string_append(j, "null");
+      g_string_append_c(j, '}');
+    } else {
+      char *size = size_text(m);
+      printf("%-24s %-8s %10s  %-9s  %s\n", m->name, m->kind, size, dir ? "installed" : "-", m->description);
+      g_free(size);
+    }
+    g_free(dir);
+  }
+  if (json) {
+    g_string_append(j, "\n]\n");
+    fputs(j->str, stdout);
+  }
+  g_string_free(j, TRUE);
+  return APP_EXIT_OK;
+}
+
+/* ---- install: the installer runs on a worker thread; the main thread waits
+ * in a main loop so Ctrl-C can cancel it cleanly. ---- */
+
+typedef struct {
+  const app_model_info *model;
+  GCancellable *cancellable;
+  GMainLoop *loop;
+  gboolean tty;
+  gboolean line_shown; /* a progress line is on the terminal */
+  gboolean ok;
+  GError *error;
+} install_job;
+
+static char *
+eta_text(double s)
+{
+  if (s < 0)
+    return g_strdup("--:--");
+  guint64 t = (guint64)(s + 0.5);
+  if (t >= 3600)
+    return g_strdup_printf("%" G_GUINT64_FORMAT ":%02u:%02u", t / 3600, (unsigned)(t / 60 % 60), (unsigned)(t % 60));
+  return g_strdup_printf("%02u:%02u", (unsigned)(t / 60), (unsigned)(t % 60));
+}
+
+static void
+on_progress(const app_models_progress *p, void *user_data)
+{
+  install_job *job = user_data;
+  if (!job->tty)
+    return;
+  char *done = g_format_size(p->done);
+  char *total = g_format_size(p->total);
+  char *rate = p->rate > 0 ? g_format_size((guint64)p->rate) : g_strdup("?");
+  char *eta = eta_text(p->eta);
+  int pct = p->total ? (int)(100.0 * (double)MIN(p->done, p->total) / (double)p->total) : 0;
+  fprintf(stderr, "\r\033[K%s: %3d%%  %s of %s  %s/s  ETA %s", p->file ? p->file : job->model->name, pct, done,
+          total, rate, eta);
+  fflush(stderr);
+  job->line_shown = TRUE;
+  g_free(done);
+  g_free(total);
+  g_free(rate);
+  g_free(eta);
+}
+
+static void
+on_note(const char *message, void *user_data)
+{
+  install_job *job = user_data;
+  if (job->line_shown)
+    fputs("\r\033[K", stderr);
+  job->line_shown = FALSE;
+  fprintf(stderr, "%s\n", message);
+}
+
+static gboolean
+install_done(gpointer data)
+{
+  install_job *job = data;
+  g_main_loop_quit(job->loop);
+  return G_SOURCE_REMOVE;
+}
+
+static gpointer
+install_thread(gpointer data)
+{
+  install_job *job = data;
+  app_models_install_params params = app_models_install_default_params();
+  params.on_progress = on_progress;
+  params.on_note = on_note;
+  params.user_data = job;
+  job->ok = app_models_install(job->model, &params, job->cancellable, &job->error);
+  g_idle_add(install_done, job);
+  return NULL;
+}
+
+static gboolean
+on_sigint(gpointer data)
+{
+  g_cancellable_cancel(data);
+  return G_SOURCE_CONTINUE;
+}
+
+static int
+cmd_install(const app_cli_command *cmd, const app_model_info *model)
+{
+  install_job job = {
+    .model = model,
+    .cancellable = g_cancellable_new(),
+    .loop = g_main_loop_new(NULL, FALSE),
+    .tty = isatty(STDERR_FILENO),
+  };
+  guint sig = g_unix_signal_add(SIGINT, on_sigint, job.cancellable);
+  guint sigterm = g_unix_signal_add(SIGTERM, on_sigint, job.cancellable);
+  GThread *worker = g_thread_new("hark-install", install_thread, &job);
+  g_main_loop_run(job.loop);
+  g_thread_join(worker);
+  g_source_remove(sig);
+  g_source_remove(sigterm);
+  if (job.line_shown)
+    fputs("\r\033[K", stderr);
+
+  int rc = APP_EXIT_OK;
+  if (job.ok) {
+    char *dir = app_models_installed_dir(model->name);
+    char *size = size_text(model);
+    printf("Installed %s (%s) in %s\n", model->name, size, dir ? dir : "?");
+    g_free(size);
+    g_free(dir);
+  } else if (g_error_matches(job.error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
+    app_cli_error(cmd, "install of %s stopped; run the same command again to resume", model->name);
+    rc = APP_EXIT_FAILURE;
+  } else {
+    app_cli_error(cmd, "cannot install %s: %s", model->name, job.error->message);
+    rc = APP_EXIT_FAILURE;
+  }
+  g_clear_error(&job.error);
+  g_main_loop_unref(job.loop);
+  g_object_unref(job.cancellable);
+  return rc;
+}
+
+int
+app_cli_models(int argc, char **argv)
+{
+  const app_cli_command *cmd = app_cli_find("models");
+
+  gboolean json = FALSE;
+  const GOptionEntry entries[] = {
+    { "json", 0, 0, G_OPTION_ARG_NONE, &json, "list: print a JSON array instead of a table", NULL },
+    { NULL },
+  };
+  GOptionContext *ctx = app_cli_context_new(cmd, entries);
+  char *root = app_models_root();
+  char *desc = g_strdup_printf("Subcommands:\n"
+                               "  list          the catalog: name, kind, size, installed or not, description\n"
+                               "  install NAME  download and check a model (an interrupted install resumes)\n"
+                               "  remove NAME   delete an installed model\n"
+                               "  path NAME     print an installed model's directory\n"
+                               "\nModels are stored in %s.",
+                               root);
+  g_option_context_set_description(ctx, desc);
+  g_free(desc);
+  g_free(root);
+  int rc = app_cli_parse(ctx, cmd, &argc, &argv);
+  g_option_context_free(ctx);
+  if (rc)
+    return rc;
+
+  const char *sub = argv[1];
+  gboolean is_list = strcmp(sub, "list") == 0;
+  if (!is_list && strcmp(sub, "install") != 0 && strcmp(sub, "remove") != 0 && strcmp(sub, "path") != 0) {
+    app_cli_error(cmd, "unknown subcommand '%s' (expected list, install, remove or path)", sub);
+    return APP_EXIT_USAGE;
+  }
+  if (is_list ? argc != 2 : argc != 3) {
+    if (is_list)
+      app_cli_error(cmd, "list takes no argument");
+    else
+      app_cli_error(cmd, "%s needs exactly one model name", sub);
+    fprintf(stderr, "Run 'hark models --help' for usage.\n");
+    return APP_EXIT_USAGE;
+  }
+
+  GError *error = NULL;
+  app_catalog *cat = app_catalog_load(NULL, &error);
+  if (!cat) {
+    app_cli_error(cmd, "%s", error->message);
+    g_error_free(error);
+    return APP_EXIT_FAILURE;
+  }
+  if (is_list) {
+    rc = cmd_list(cat, json);
+    app_catalog_free(cat);
+    return rc;
+  }
+
+  const char *name = argv[2];
+  const app_model_info *model = app_catalog_find(cat, name);
+  if (!model) {
+    char *names = app_catalog_names(cat);
+    app_cli_error(cmd, "unknown model '%s'; the catalog has: %s", name, names);
+    g_free(names);
+    app_catalog_free(cat);
+    return APP_EXIT_USAGE;
+  }
+
+  if (strcmp(sub, "install") == 0) {
+    rc = cmd_install(cmd, model);
+  } else if (strcmp(sub, "remove") == 0) {
+    if (app_models_remove(name, &error)) {
+      printf("Removed %s\n", name);
+    } else {
+      app_cli_error(cmd, "%s", error->message);
+      g_clear_error(&error);
+      rc = APP_EXIT_FAILURE;
+    }
+  } else { /* path */
+    char *dir = app_models_installed_dir(name);
+    if (dir) {
+      printf("%s\n", dir);
+    } else {
+      app_cli_error(cmd, "model %s is not installed; run: hark models install %s", name, name);
+      rc = APP_EXIT_FAILURE;
+    }
+    g_free(dir);
+  }
+  app_catalog_free(cat);
+  return rc;
+}

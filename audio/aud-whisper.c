@@ -1,0 +1,1036 @@
+/* aud-whisper.c: the Whisper network (encoder, decoder, KV caches) on the
+ * kernels/ backends, loaded from whisper.cpp ggml, CTranslate2 or Hugging Face
+ * files.
+ *
+ * Dimensions (names as in the paper's code): d = n_audio_state = n_text_state,
+ * nh heads of hd = d / nh, T_enc = n_audio_ctx (1500) encoder positions from
+ * 2 * T_enc mel frames, n_text_ctx (448) decoder positions, V = n_vocab.
+ * Layouts follow kern-backend.h: [a, b] means ne0 = a (contiguous).
+ */
+#include "aud-whisper.h"
+
+#include <math.h>
+#include <stddef.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kern-backend.h"
+
+#define MAX_LAYERS 64
+#define MAX_OWNED 4096
+
+typedef struct {
+  kern_tensor w, b; /* b.data == NULL: no bias */
+} linear;
+
+typedef struct {
+  kern_tensor w, b;
+} norm;
+
+typedef struct {
+  norm attn_ln;
+  linear q, k, v, o;
+  norm cross_ln;         /* decoder only */
+  linear cq, ck, cv, co; /* decoder only */
+  norm mlp_ln;
+  linear fc1, fc2;
+} layer;
+
+struct aud_whisper {
+  kern_weights *own_weights; /* opened by aud_whisper_open */
+  const kern_weights *weights;
+  aud_whisper_hparams hp;
+  kern_backend_t be;
+  char errmsg[1024];
+  int n_seq;
+  float *mel_filters; /* (n_mels, 201) from the file, or NULL */
+
+  /* parameters */
+  linear conv1, conv2;      /* w: [3, n_mels, d], [3, d, d] */
+  kern_tensor enc_pos;      /* [d, T_enc] F32 */
+  layer enc[MAX_LAYERS], dec[MAX_LAYERS];
+  norm enc_ln, dec_ln;
+  kern_tensor tok_emb;      /* [d, V] any type */
+  kern_tensor dec_pos;      /* [d, n_text_ctx] any type (read with get_rows) */
+
+  /* state */
+  kern_tensor *cross_k[MAX_LAYERS], *cross_v[MAX_LAYERS]; /* [hd, nh, T_enc] */
+  kern_tensor **self_k, **self_v;                          /* [n_seq][layers]: [hd, nh, n_text_ctx] */
+  int kv_type;
+
+  /* scratch */
+  kern_tensor *mel_in;            /* [n_mels, 2 T_enc] */
+  kern_tensor *conv_out;          /* [d, 2 T_enc] */
+  kern_tensor *ex, *eh, *eq, *ek, *ev, *ea; /* [d, T_enc] */
+  kern_tensor *emlp;              /* [4d, T_enc] */
+  int max_rows;                   /* decoder rows per call */
+  kern_tensor *dx, *dh, *dq, *dk, *dv, *da, *dpos_emb; /* [d, max_rows] */
+  kern_tensor *dmlp;              /* [4d, max_rows] */
+  kern_tensor *ids, *pos_ids;     /* [max_rows] I32 */
+  kern_tensor *logits;            /* [V, max(n_seq, 1)] ... rows of logits we return */
+
+  kern_tensor *owned[MAX_OWNED];
+  int n_owned;
+};
+
+static int fail(aud_whisper *w, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static int
+fail(aud_whisper *w, int code, const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  char msg[900];
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  snprintf(w->errmsg, sizeof w->errmsg, "%s: %s", w->weights ? kern_weights_path(w->weights) : "whisper", msg);
+  return code;
+}
+
+static int
+fail_be(aud_whisper *w, const char *what)
+{
+  return fail(w, KERN_E_DEVICE, "%s: %s", what, kern_backend_errmsg(w->be));
+}
+
+aud_whisper_params
+aud_whisper_default_params(void)
+{
+  return (aud_whisper_params){ .backend = "auto", .n_threads = 0, .n_seq = 1 };
+}
+
+/* ---- loading ------------------------------------------------------------- */
+
+static kern_tensor *
+keep(aud_whisper *w, kern_tensor *t)
+{
+  if (t && w->n_owned < MAX_OWNED)
+    w->owned[w->n_owned++] = t;
+  else if (t) {
+    kern_tensor_free(t);
+    t = NULL;
+  }
+  return t;
+}
+
+/* Copies a name pattern, replacing its "%d" (if any) with the layer number.
+ * (Not printf: the patterns are data, and the warnings rightly object.) */
+static void
+expand(char *out, size_t size, const char *pattern, int layer_i)
+{
+  const char *at = strstr(pattern, "%d");
+  if (!at) {
+    snprintf(out, size, "%s", pattern);
+    return;
+  }
+  snprintf(out, size, "%.*s%d%s", (int)(at - pattern), pattern, layer_i, at + 2);
+}
+
+static const kern_tensor_info *
+find(aud_whisper *w, const char *fmt, int layer_i)
+{
+  char name[256];
+  expand(name, sizeof name, fmt, layer_i);
+  return kern_weights_find(w->weights, name);
+}
+
+/* CTranslate2's int8 weights: q with one float scale per outer slice (output
+ * row of a linear, output channel of a conv), value = q / scale. Converted
+ * once to F16, which holds q / scale to 11 bits: requantizing onto another
+ * 8-bit grid (Q8_0) would add an error as large as the int8 one (measured:
+ * 1 % relative on the encoder output instead of 1e-6). The cost is 2 bytes a
+ * weight instead of 1; a row-scaled int8 type in kernels/ would remove it. */
+static kern_tensor *
+from_ct2_int8(aud_whisper *w, const kern_tensor_info *info)
+{
+  char sname[300];
+  snprintf(sname, sizeof sname, "%s_scale", info->name);
+  const kern_tensor_info *sc = kern_weights_find(w->weights, sname);
+  int64_t nel = kern_tensor_nelements(info), outer = info->ne[info->n_dims - 1], per = nel / outer;
+  if (!sc || sc->type != KERN_TYPE_F32 || kern_tensor_nelements(sc) != outer) {
+    fail(w, KERN_E_FORMAT, "int8 tensor '%s' has no matching float32 '%s' (one scale per output)", info->name,
+         sname);
+    return NULL;
+  }
+  int qtype = KERN_TYPE_F16;
+  size_t out_bytes = kern_type_row_size(qtype, nel);
+  float *f = malloc((size_t)per * sizeof *f);
+  uint8_t *q = malloc(out_bytes);
+  if (!f || !q) {
+    free(f), free(q);
+    fail(w, KERN_E_NOMEM, "out of memory");
+    return NULL;
+  }
+  const int8_t *src = info->data;
+  const uint8_t *scale_bytes = sc->data; /* may be unaligned */
+  size_t slice_bytes = kern_type_row_size(qtype, per);
+  for (int64_t o = 0; o < outer; o++) {
+    float s;
+    memcpy(&s, scale_bytes + 4 * o, 4);
+    for (int64_t k = 0; k < per; k++)
+      f[k] = s != 0 ? (float)src[o * per + k] / s : 0.0f;
+    kern_quantize_row(qtype, f, q + slice_bytes * (size_t)o, per);
+  }
+  kern_tensor *t = kern_tensor_new(w->be, qtype, info->n_dims, info->ne);
+  if (t && kern_tensor_set(t, q, 0, t->nbytes) != 0) {
+    kern_tensor_free(t);
+    t = NULL;
+  }
+  free(f), free(q);
+  if (!t)
+    fail_be(w, info->name);
+  return t;
+}
+
+/* A parameter used as a matmul / conv / get_rows operand: kept in its type. */
+static int
+load_raw(aud_whisper *w, kern_tensor *out, const char *fmt, int layer_i)
+{
+  const kern_tensor_info *info = find(w, fmt, layer_i);
+  if (!info) {
+    char name[256];
+    expand(name, sizeof name, fmt, layer_i);
+    return fail(w, KERN_E_FORMAT, "tensor '%s' is missing", name);
+  }
+  if (info->type == KERN_TYPE_I8) {
+    kern_tensor *t = keep(w, from_ct2_int8(w, info));
+    if (!t)
+      return w->errmsg[0] ? KERN_E_FORMAT : fail_be(w, info->name);
+    *out = *t;
+    return 0;
+  }
+  kern_tensor *t = keep(w, kern_tensor_from_weights(w->be, info));
+  if (!t)
+    return fail_be(w, info->name);
+  *out = *t;
+  return 0;
+}
+
+/* A vector or table used elementwise: converted to F32. */
+static int
+load_f32(aud_whisper *w, kern_tensor *out, const char *fmt, int layer_i)
+{
+  const kern_tensor_info *info = find(w, fmt, layer_i);
+  if (!info) {
+    char name[256];
+    expand(name, sizeof name, fmt, layer_i);
+    return fail(w, KERN_E_FORMAT, "tensor '%s' is missing", name);
+  }
+  if (info->type == KERN_TYPE_F32)
+    return load_raw(w, out, fmt, layer_i);
+  int64_t n = kern_tensor_nelements(info);
+  float *tmp = malloc((size_t)n * sizeof *tmp);
+  if (!tmp)
+    return fail(w, KERN_E_NOMEM, "out of memory");
+  if (kern_dequantize_row(info->type, info->data, tmp, n) != 0) {
+    free(tmp);
+    return fail(w, KERN_E_FORMAT, "tensor '%s' has a type that cannot be read as numbers", info->name);
+  }
+  kern_tensor *t = keep(w, kern_tensor_new(w->be, KERN_TYPE_F32, info->n_dims, info->ne));
+  int rc = t ? kern_tensor_set(t, tmp, 0, t->nbytes) : KERN_E_NOMEM;
+  free(tmp);
+  if (rc)
+    return fail_be(w, info->name);
+  *out = *t;
+  return 0;
+}
+
+/* Checks a loaded parameter's shape; n < 0 means any. */
+static int
+expect(aud_whisper *w, const kern_tensor *t, const char *what, int layer_i, int64_t n0, int64_t n1, int64_t n2)
+{
+  int64_t want[3] = { n0, n1, n2 };
+  for (int d = 0; d < 3; d++)
+    if (want[d] >= 0 && t->ne[d] != want[d])
+      return fail(w, KERN_E_FORMAT,
+                  "%s of layer %d has shape [%lld, %lld, %lld], the hyperparameters say [%lld, %lld, %lld]", what,
+                  layer_i, (long long)t->ne[0], (long long)t->ne[1], (long long)t->ne[2], (long long)n0,
+                  (long long)n1, (long long)n2);
+  return 0;
+}
+
+/* Vectors must hold exactly n values whatever their shape ([1, d] biases exist). */
+static int
+expect_len(aud_whisper *w, const kern_tensor *t, const char *what, int layer_i, int64_t n)
+{
+  if (t->data && kern_tensor_nel(t) != n)
+    return fail(w, KERN_E_FORMAT, "%s of layer %d has %lld values, expected %lld", what, layer_i,
+                (long long)kern_tensor_nel(t), (long long)n);
+  if (t->data && t->n_dims != 1) { /* view it as 1-D */
+    const int64_t ne[1] = { n };
+    kern_tensor v = kern_tensor_reshape(t, 1, ne);
+    *(kern_tensor *)t = v;
+  }
+  return 0;
+}
+
+typedef enum { FMT_OPENAI, FMT_HF, FMT_CT2 } name_style;
+
+/* Per-format tensor names; %d is the layer. */
+typedef struct {
+  const char *conv1_w, *conv1_b, *conv2_w, *conv2_b, *enc_pos, *enc_ln_w, *enc_ln_b;
+  const char *tok_emb, *dec_pos, *dec_ln_w, *dec_ln_b;
+  /* per layer, with "%s" for encoder/decoder prefix then %d */
+  const char *attn_ln_w, *attn_ln_b, *q_w, *q_b, *k_w, *v_w, *v_b, *o_w, *o_b;
+  const char *cross_ln_w, *cross_ln_b, *cq_w, *cq_b, *ck_w, *cv_w, *cv_b, *co_w, *co_b;
+  const char *mlp_ln_w, *mlp_ln_b, *fc1_w, *fc1_b, *fc2_w, *fc2_b;
+  const char *enc_layer, *dec_layer; /* layer prefixes with %d */
+} name_table;
+
+static const name_table openai_names = {
+  "encoder.conv1.weight", "encoder.conv1.bias", "encoder.conv2.weight", "encoder.conv2.bias",
+  "encoder.positional_embedding", "encoder.ln_post.weight", "encoder.ln_post.bias",
+  "decoder.token_embedding.weight", "decoder.positional_embedding", "decoder.ln.weight", "decoder.ln.bias",
+  "attn_ln.weight", "attn_ln.bias", "attn.query.weight", "attn.query.bias", "attn.key.weight",
+  "attn.value.weight", "attn.value.bias", "attn.out.weight", "attn.out.bias",
+  "cross_attn_ln.weight", "cross_attn_ln.bias", "cross_attn.query.weight", "cross_attn.query.bias",
+  "cross_attn.key.weight", "cross_attn.value.weight", "cross_attn.value.bias", "cross_attn.out.weight",
+  "cross_attn.out.bias",
+  "mlp_ln.weight", "mlp_ln.bias", "mlp.0.weight", "mlp.0.bias", "mlp.2.weight", "mlp.2.bias",
+  "encoder.blocks.%d.", "decoder.blocks.%d.",
+};
+
+static const name_table hf_names = {
+  "model.encoder.conv1.weight", "model.encoder.conv1.bias", "model.encoder.conv2.weight", "model.encoder.conv2.bias",
+  "model.encoder.embed_positions.weight", "model.encoder.layer_norm.weight", "model.encoder.layer_norm.bias",
+  "model.decoder.embed_tokens.weight", "model.decoder.embed_positions.weight", "model.decoder.layer_norm.weight",
+  "model.decoder.layer_norm.bias",
+  "self_attn_layer_norm.weight", "self_attn_layer_norm.bias", "self_attn.q_proj.weight", "self_attn.q_proj.bias",
+  "self_attn.k_proj.weight", "self_attn.v_proj.weight", "self_attn.v_proj.bias", "self_attn.out_proj.weight",
+  "self_attn.out_proj.bias",
+  "encoder_attn_layer_norm.weight", "encoder_attn_layer_norm.bias", "encoder_attn.q_proj.weight",
+  "encoder_attn.q_proj.bias", "encoder_attn.k_proj.weight", "encoder_attn.v_proj.weight", "encoder_attn.v_proj.bias",
+  "encoder_attn.out_proj.weight", "encoder_attn.out_proj.bias",
+  "final_layer_norm.weight", "final_layer_norm.bias", "fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias",
+  "model.encoder.layers.%d.", "model.decoder.layers.%d.",
+};
+
+static int
+load_linear(aud_whisper *w, linear *l, const char *prefix, const char *wn, const char *bn, int li)
+{
+  char fmt[300];
+  snprintf(fmt, sizeof fmt, "%s%s", prefix, wn);
+  int rc = load_raw(w, &l->w, fmt, li);
+  if (rc == 0 && bn) {
+    snprintf(fmt, sizeof fmt, "%s%s", prefix, bn);
+    rc = load_f32(w, &l->b, fmt, li);
+  }
+  return rc;
+}
+
+static int
+load_norm(aud_whisper *w, norm *n, const char *prefix, const char *wn, const char *bn, int li)
+{
+  char fmt[300];
+  snprintf(fmt, sizeof fmt, "%s%s", prefix, wn);
+  int rc = load_f32(w, &n->w, fmt, li);
+  if (rc == 0) {
+    snprintf(fmt, sizeof fmt, "%s%s", prefix, bn);
+    rc = load_f32(w, &n->b, fmt, li);
+  }
+  return rc;
+}
+
+static int
+load_layer_named(aud_whisper *w, const name_table *nt, layer *L, int li, int is_dec)
+{
+  char prefix[128];
+  expand(prefix, sizeof prefix, is_dec ? nt->dec_layer : nt->enc_layer, li);
+  /* The prefix carries the layer number; the names below have no %d left. */
+  int rc = 0;
+  if (!rc) rc = load_norm(w, &L->attn_ln, prefix, nt->attn_ln_w, nt->attn_ln_b, li);
+  if (!rc) rc = load_linear(w, &L->q, prefix, nt->q_w, nt->q_b, li);
+  if (!rc) rc = load_linear(w, &L->k, prefix, nt->k_w, NULL, li);
+  if (!rc) rc = load_linear(w, &L->v, prefix, nt->v_w, nt->v_b, li);
+  if (!rc) rc = load_linear(w, &L->o, prefix, nt->o_w, nt->o_b, li);
+  if (is_dec) {
+    if (!rc) rc = load_norm(w, &L->cross_ln, prefix, nt->cross_ln_w, nt->cross_ln_b, li);
+    if (!rc) rc = load_linear(w, &L->cq, prefix, nt->cq_w, nt->cq_b, li);
+    if (!rc) rc = load_linear(w, &L->ck, prefix, nt->ck_w, NULL, li);
+    if (!rc) rc = load_linear(w, &L->cv, prefix, nt->cv_w, nt->cv_b, li);
+    if (!rc) rc = load_linear(w, &L->co, prefix, nt->co_w, nt->co_b, li);
+  }
+  if (!rc) rc = load_norm(w, &L->mlp_ln, prefix, nt->mlp_ln_w, nt->mlp_ln_b, li);
+  if (!rc) rc = load_linear(w, &L->fc1, prefix, nt->fc1_w, nt->fc1_b, li);
+  if (!rc) rc = load_linear(w, &L->fc2, prefix, nt->fc2_w, nt->fc2_b, li);
+  return rc;
+}
+
+/* Rows [part * d, (part + 1) * d) of a fused projection (CTranslate2 stores
+ * q|k|v and k|v stacked). */
+static void
+split_rows(const linear *fused, linear *out, int part, int64_t d)
+{
+  out->w = kern_tensor_slice(&fused->w, part * d, d);
+  out->b = fused->b.data ? kern_tensor_slice(&fused->b, part * d, d) : fused->b;
+}
+
+static int
+load_ct2_layer(aud_whisper *w, layer *L, int li, int is_dec, int64_t d)
+{
+  const char *p = is_dec ? "decoder/layer_%d/" : "encoder/layer_%d/";
+  char fmt[200];
+  linear fused;
+  int rc = 0;
+#define CT2(suffix) (snprintf(fmt, sizeof fmt, "%s%s", p, suffix), fmt)
+  if (!rc) rc = load_f32(w, &L->attn_ln.w, CT2("self_attention/layer_norm/gamma"), li);
+  if (!rc) rc = load_f32(w, &L->attn_ln.b, CT2("self_attention/layer_norm/beta"), li);
+  if (!rc) rc = load_raw(w, &fused.w, CT2("self_attention/linear_0/weight"), li);
+  if (!rc) rc = load_f32(w, &fused.b, CT2("self_attention/linear_0/bias"), li);
+  if (!rc && (fused.w.ne[1] != 3 * d || kern_tensor_nel(&fused.b) != 3 * d))
+    rc = fail(w, KERN_E_FORMAT, "layer %d: fused q|k|v projection is not [%lld, %lld]", li, (long long)d,
+              (long long)(3 * d));
+  if (!rc) {
+    split_rows(&fused, &L->q, 0, d);
+    split_rows(&fused, &L->k, 1, d);
+    L->k.b.data = NULL; /* Whisper's key projection has no bias (CTranslate2 stores zeros) */
+    split_rows(&fused, &L->v, 2, d);
+  }
+  if (!rc) rc = load_raw(w, &L->o.w, CT2("self_attention/linear_1/weight"), li);
+  if (!rc) rc = load_f32(w, &L->o.b, CT2("self_attention/linear_1/bias"), li);
+  if (is_dec) {
+    if (!rc) rc = load_f32(w, &L->cross_ln.w, CT2("attention/layer_norm/gamma"), li);
+    if (!rc) rc = load_f32(w, &L->cross_ln.b, CT2("attention/layer_norm/beta"), li);
+    if (!rc) rc = load_raw(w, &L->cq.w, CT2("attention/linear_0/weight"), li);
+    if (!rc) rc = load_f32(w, &L->cq.b, CT2("attention/linear_0/bias"), li);
+    if (!rc) rc = load_raw(w, &fused.w, CT2("attention/linear_1/weight"), li);
+    if (!rc) rc = load_f32(w, &fused.b, CT2("attention/linear_1/bias"), li);
+    if (!rc && (fused.w.ne[1] != 2 * d || kern_tensor_nel(&fused.b) != 2 * d))
+      rc = fail(w, KERN_E_FORMAT, "layer %d: fused k|v projection is not [%lld, %lld]", li, (long long)d,
+                (long long)(2 * d));
+    if (!rc) {
+      split_rows(&fused, &L->ck, 0, d);
+      L->ck.b.data = NULL;
+      split_rows(&fused, &L->cv, 1, d);
+    }
+    if (!rc) rc = load_raw(w, &L->co.w, CT2("attention/linear_2/weight"), li);
+    if (!rc) rc = load_f32(w, &L->co.b, CT2("attention/linear_2/bias"), li);
+  }
+  if (!rc) rc = load_f32(w, &L->mlp_ln.w, CT2("ffn/layer_norm/gamma"), li);
+  if (!rc) rc = load_f32(w, &L->mlp_ln.b, CT2("ffn/layer_norm/beta"), li);
+  if (!rc) rc = load_raw(w, &L->fc1.w, CT2("ffn/linear_0/weight"), li);
+  if (!rc) rc = load_f32(w, &L->fc1.b, CT2("ffn/linear_0/bias"), li);
+  if (!rc) rc = load_raw(w, &L->fc2.w, CT2("ffn/linear_1/weight"), li);
+  if (!rc) rc = load_f32(w, &L->fc2.b, CT2("ffn/linear_1/bias"), li);
+#undef CT2
+  return rc;
+}
+
+static int
+count_layers(aud_whisper *w, const char *fmt)
+{
+  int n = 0;
+  while (n < MAX_LAYERS + 1 && find(w, fmt, n))
+    n++;
+  return n;
+}
+
+static int64_t
+scalar_tensor(aud_whisper *w, const char *name)
+{
+  const kern_tensor_info *t = kern_weights_find(w->weights, name);
+  float v;
+  if (!t || kern_tensor_nelements(t) != 1 || kern_dequantize_row(t->type, t->data, &v, 1) != 0)
+    return -1;
+  return (int64_t)v;
+}
+
+/* Hyperparameters: from the file's header where it has one, else from shapes. */
+static int
+read_hparams(aud_whisper *w, name_style style)
+{
+  aud_whisper_hparams *hp = &w->hp;
+  const kern_weights *kw = w->weights;
+  const char *conv1 = style == FMT_CT2 ? "encoder/conv1/weight" : style == FMT_HF ? hf_names.conv1_w : openai_names.conv1_w;
+  const kern_tensor_info *c1 = kern_weights_find(kw, conv1);
+  if (!c1)
+    return fail(w, KERN_E_FORMAT, "not a Whisper model: tensor '%s' is missing", conv1);
+  /* Shapes first; the header (when present) must agree with them. */
+  hp->n_mels = (int)c1->ne[1];
+  hp->n_audio_state = hp->n_text_state = (int)c1->ne[2];
+  const char *enc_fmt = style == FMT_CT2 ? "encoder/layer_%d/ffn/linear_0/weight"
+                        : style == FMT_HF ? "model.encoder.layers.%d.fc1.weight"
+                                          : "encoder.blocks.%d.mlp.0.weight";
+  const char *dec_fmt = style == FMT_CT2 ? "decoder/layer_%d/ffn/linear_0/weight"
+                        : style == FMT_HF ? "model.decoder.layers.%d.fc1.weight"
+                                          : "decoder.blocks.%d.mlp.0.weight";
+  hp->n_audio_layer = count_layers(w, enc_fmt);
+  hp->n_text_layer = count_layers(w, dec_fmt);
+  const char *pos_e = style == FMT_CT2 ? "encoder/position_encodings/encodings"
+                      : style == FMT_HF ? hf_names.enc_pos : openai_names.enc_pos;
+  const char *pos_d = style == FMT_CT2 ? "decoder/position_encodings/encodings"
+                      : style == FMT_HF ? hf_names.dec_pos : openai_names.dec_pos;
+  const char *emb = style == FMT_CT2 ? "decoder/embeddings/weight" : style == FMT_HF ? hf_names.tok_emb : openai_names.tok_emb;
+  const kern_tensor_info *pe = kern_weights_find(kw, pos_e), *pd = kern_weights_find(kw, pos_d),
+                         *te = kern_weights_find(kw, emb);
+  if (!pe || !pd || !te)
+    return fail(w, KERN_E_FORMAT, "not a Whisper model: positional or token embeddings are missing");
+  hp->n_audio_ctx = (int)pe->ne[1];
+  hp->n_text_ctx = (int)pd->ne[1];
+  hp->n_vocab = (int)te->ne[1];
+
+  int64_t heads = -1, dheads = -1;
+  if (style == FMT_CT2) {
+    heads = scalar_tensor(w, "encoder/num_heads");
+    dheads = scalar_tensor(w, "decoder/num_heads");
+  } else if (style == FMT_HF) {
+    heads = kern_weights_get_int(kw, "config.encoder_attention_heads", -1);
+    dheads = kern_weights_get_int(kw, "config.decoder_attention_heads", -1);
+  } else {
+    heads = kern_weights_get_int(kw, "whisper.n_audio_head", -1);
+    dheads = kern_weights_get_int(kw, "whisper.n_text_head", -1);
+    /* The header's other numbers must agree with the tensors. */
+    static const struct { const char *key; size_t off; } chk[] = {
+      { "whisper.n_vocab", offsetof(aud_whisper_hparams, n_vocab) },
+      { "whisper.n_audio_ctx", offsetof(aud_whisper_hparams, n_audio_ctx) },
+      { "whisper.n_audio_state", offsetof(aud_whisper_hparams, n_audio_state) },
+      { "whisper.n_audio_layer", offsetof(aud_whisper_hparams, n_audio_layer) },
+      { "whisper.n_text_ctx", offsetof(aud_whisper_hparams, n_text_ctx) },
+      { "whisper.n_text_state", offsetof(aud_whisper_hparams, n_text_state) },
+      { "whisper.n_text_layer", offsetof(aud_whisper_hparams, n_text_layer) },
+      { "whisper.n_mels", offsetof(aud_whisper_hparams, n_mels) },
+    };
+    for (size_t i = 0; i < sizeof chk / sizeof chk[0]; i++) {
+      int64_t v = kern_weights_get_int(kw, chk[i].key, -1);
+      int have = *(const int *)((const char *)hp + chk[i].off);
+      if (v != have)
+        return fail(w, KERN_E_FORMAT, "the header says %s = %lld but the tensors say %d", chk[i].key, (long long)v,
+                    have);
+    }
+  }
+  if (heads <= 0 || dheads <= 0)
+    return fail(w, KERN_E_FORMAT, "the number of attention heads is missing");
+  hp->n_audio_head = (int)heads;
+  hp->n_text_head = (int)dheads;
+  if (hp->n_audio_state % hp->n_audio_head || hp->n_text_state % hp->n_text_head)
+    return fail(w, KERN_E_FORMAT, "%d heads do not divide the model width %d", hp->n_audio_head, hp->n_audio_state);
+  if (hp->n_audio_layer < 1 || hp->n_text_layer < 1 || hp->n_audio_layer > MAX_LAYERS || hp->n_text_layer > MAX_LAYERS)
+    return fail(w, KERN_E_FORMAT, "%d encoder and %d decoder layers (1 to %d supported)", hp->n_audio_layer,
+                hp->n_text_layer, MAX_LAYERS);
+  if (hp->n_mels < 1 || hp->n_audio_ctx < 1 || hp->n_text_ctx < 1 || hp->n_vocab < 1 || hp->n_audio_ctx > 100000 ||
+      hp->n_text_ctx > 100000)
+    return fail(w, KERN_E_FORMAT, "implausible dimensions (mels %d, audio ctx %d, text ctx %d, vocabulary %d)",
+                hp->n_mels, hp->n_audio_ctx, hp->n_text_ctx, hp->n_vocab);
+  return 0;
+}
+
+static int
+check_layer(aud_whisper *w, layer *L, int li, int is_dec, int64_t d)
+{
+  int rc = 0;
+  if (!rc) rc = expect_len(w, &L->attn_ln.w, "attention norm", li, d);
+  if (!rc) rc = expect_len(w, &L->attn_ln.b, "attention norm bias", li, d);
+  linear *lins[] = { &L->q, &L->k, &L->v, &L->o, &L->cq, &L->ck, &L->cv, &L->co };
+  static const char *const names[] = { "query", "key", "value", "output", "cross query", "cross key",
+                                       "cross value", "cross output" };
+  for (int i = 0; i < (is_dec ? 8 : 4) && !rc; i++) {
+    rc = expect(w, &lins[i]->w, names[i], li, d, d, 1);
+    if (!rc && lins[i]->b.data)
+      rc = expect_len(w, &lins[i]->b, names[i], li, d);
+  }
+  if (is_dec && !rc) rc = expect_len(w, &L->cross_ln.w, "cross norm", li, d);
+  if (is_dec && !rc) rc = expect_len(w, &L->cross_ln.b, "cross norm bias", li, d);
+  if (!rc) rc = expect_len(w, &L->mlp_ln.w, "mlp norm", li, d);
+  if (!rc) rc = expect_len(w, &L->mlp_ln.b, "mlp norm bias", li, d);
+  if (!rc) rc = expect(w, &L->fc1.w, "fc1", li, d, 4 * d, 1);
+  if (!rc) rc = expect_len(w, &L->fc1.b, "fc1 bias", li, 4 * d);
+  if (!rc) rc = expect(w, &L->fc2.w, "fc2", li, 4 * d, d, 1);
+  if (!rc) rc = expect_len(w, &L->fc2.b, "fc2 bias", li, d);
+  return rc;
+}
+
+static kern_tensor *
+scratch(aud_whisper *w, int type, int64_t n0, int64_t n1, int64_t n2)
+{
+  /* Trailing dimensions of 1 are dropped so slices cut the real outer one. */
+  const int64_t ne[3] = { n0, n1, n2 };
+  int n_dims = n2 > 1 ? 3 : n1 > 1 ? 2 : 1;
+  return keep(w, kern_tensor_new(w->be, type, n_dims, ne));
+}
+
+static int
+load_all(aud_whisper *w)
+{
+  name_style style;
+  switch (kern_weights_format(w->weights)) {
+  case KERN_FORMAT_CT2: style = FMT_CT2; break;
+  case KERN_FORMAT_SAFETENSORS: style = FMT_HF; break;
+  case KERN_FORMAT_WHISPER_GGML: style = FMT_OPENAI; break;
+  default:
+    return fail(w, KERN_E_FORMAT, "a %s file is not a Whisper model format",
+                kern_weights_format_name(kern_weights_format(w->weights)));
+  }
+  int rc = read_hparams(w, style);
+  if (rc)
+    return rc;
+  aud_whisper_hparams *hp = &w->hp;
+  int64_t d = hp->n_audio_state;
+  const name_table *nt = style == FMT_HF ? &hf_names : &openai_names;
+
+  if (style == FMT_CT2) {
+    rc = load_raw(w, &w->conv1.w, "encoder/conv1/weight", 0);
+    if (!rc) rc = load_f32(w, &w->conv1.b, "encoder/conv1/bias", 0);
+    if (!rc) rc = load_raw(w, &w->conv2.w, "encoder/conv2/weight", 0);
+    if (!rc) rc = load_f32(w, &w->conv2.b, "encoder/conv2/bias", 0);
+    if (!rc) rc = load_f32(w, &w->enc_pos, "encoder/position_encodings/encodings", 0);
+    if (!rc) rc = load_f32(w, &w->enc_ln.w, "encoder/layer_norm/gamma", 0);
+    if (!rc) rc = load_f32(w, &w->enc_ln.b, "encoder/layer_norm/beta", 0);
+    if (!rc) rc = load_raw(w, &w->tok_emb, "decoder/embeddings/weight", 0);
+    if (!rc) rc = load_raw(w, &w->dec_pos, "decoder/position_encodings/encodings", 0);
+    if (!rc) rc = load_f32(w, &w->dec_ln.w, "decoder/layer_norm/gamma", 0);
+    if (!rc) rc = load_f32(w, &w->dec_ln.b, "decoder/layer_norm/beta", 0);
+    for (int i = 0; i < hp->n_audio_layer && !rc; i++)
+      rc = load_ct2_layer(w, &w->enc[i], i, 0, d);
+    for (int i = 0; i < hp->n_text_layer && !rc; i++)
+      rc = load_ct2_layer(w, &w->dec[i], i, 1, d);
+  } else {
+    rc = load_raw(w, &w->conv1.w, nt->conv1_w, 0);
+    if (!rc) rc = load_f32(w, &w->conv1.b, nt->conv1_b, 0);
+    if (!rc) rc = load_raw(w, &w->conv2.w, nt->conv2_w, 0);
+    if (!rc) rc = load_f32(w, &w->conv2.b, nt->conv2_b, 0);
+    if (!rc) rc = load_f32(w, &w->enc_pos, nt->enc_pos, 0);
+    if (!rc) rc = load_f32(w, &w->enc_ln.w, nt->enc_ln_w, 0);
+    if (!rc) rc = load_f32(w, &w->enc_ln.b, nt->enc_ln_b, 0);
+    if (!rc) rc = load_raw(w, &w->tok_emb, nt->tok_emb, 0);
+    if (!rc) rc = load_raw(w, &w->dec_pos, nt->dec_pos, 0);
+    if (!rc) rc = load_f32(w, &w->dec_ln.w, nt->dec_ln_w, 0);
+    if (!rc) rc = load_f32(w, &w->dec_ln.b, nt->dec_ln_b, 0);
+    for (int i = 0; i < hp->n_audio_layer && !rc; i++)
+      rc = load_layer_named(w, nt, &w->enc[i], i, 0);
+    for (int i = 0; i < hp->n_text_layer && !rc; i++)
+      rc = load_layer_named(w, nt, &w->dec[i], i, 1);
+  }
+  if (rc)
+    return rc;
+
+  /* Shapes against the hyperparameters. */
+  if ((rc = expect(w, &w->conv1.w, "conv1", 0, 3, hp->n_mels, d)) || (rc = expect(w, &w->conv2.w, "conv2", 0, 3, d, d)) ||
+      (rc = expect_len(w, &w->conv1.b, "conv1 bias", 0, d)) || (rc = expect_len(w, &w->conv2.b, "conv2 bias", 0, d)) ||
+      (rc = expect(w, &w->enc_pos, "encoder positions", 0, d, hp->n_audio_ctx, 1)) ||
+      (rc = expect(w, &w->dec_pos, "decoder positions", 0, d, hp->n_text_ctx, 1)) ||
+      (rc = expect(w, &w->tok_emb, "token embedding", 0, d, hp->n_vocab, 1)) ||
+      (rc = expect_len(w, &w->enc_ln.w, "encoder norm", 0, d)) || (rc = expect_len(w, &w->enc_ln.b, "encoder norm", 0, d)) ||
+      (rc = expect_len(w, &w->dec_ln.w, "decoder norm", 0, d)) || (rc = expect_len(w, &w->dec_ln.b, "decoder norm", 0, d)))
+    return rc;
+  if (hp->n_text_state != d)
+    return fail(w, KERN_E_FORMAT, "encoder width %lld and decoder width %d differ", (long long)d, hp->n_text_state);
+  for (int i = 0; i < hp->n_audio_layer && !rc; i++)
+    rc = check_layer(w, &w->enc[i], i, 0, d);
+  for (int i = 0; i < hp->n_text_layer && !rc; i++)
+    rc = check_layer(w, &w->dec[i], i, 1, d);
+  if (rc)
+    return rc;
+
+  /* Mel filters carried by whisper.cpp files: (n_mels, 201) row-major = ne {201, n_mels}. */
+  const kern_tensor_info *mf = kern_weights_find(w->weights, "mel_filters");
+  if (mf && mf->type == KERN_TYPE_F32 && mf->ne[0] == 201 && mf->ne[1] == hp->n_mels) {
+    w->mel_filters = malloc(mf->nbytes);
+    if (!w->mel_filters)
+      return fail(w, KERN_E_NOMEM, "out of memory");
+    memcpy(w->mel_filters, mf->data, mf->nbytes);
+  }
+
+  /* State and scratch. */
+  int64_t hd = d / hp->n_audio_head, T = hp->n_audio_ctx, nh = hp->n_audio_head;
+  int64_t dhd = d / hp->n_text_head, dnh = hp->n_text_head;
+  w->kv_type = kern_backend_is_host(w->be) ? KERN_TYPE_F32 : KERN_TYPE_F16;
+  for (int i = 0; i < hp->n_text_layer; i++) {
+    if (!(w->cross_k[i] = scratch(w, w->kv_type, dhd, dnh, T)) || !(w->cross_v[i] = scratch(w, w->kv_type, dhd, dnh, T)))
+      return fail_be(w, "cross-attention cache");
+  }
+  w->self_k = calloc((size_t)(w->n_seq * hp->n_text_layer), sizeof *w->self_k);
+  w->self_v = calloc((size_t)(w->n_seq * hp->n_text_layer), sizeof *w->self_v);
+  if (!w->self_k || !w->self_v)
+    return fail(w, KERN_E_NOMEM, "out of memory");
+  for (int s = 0; s < w->n_seq * hp->n_text_layer; s++)
+    if (!(w->self_k[s] = scratch(w, w->kv_type, dhd, dnh, hp->n_text_ctx)) ||
+        !(w->self_v[s] = scratch(w, w->kv_type, dhd, dnh, hp->n_text_ctx)))
+      return fail_be(w, "decoder cache");
+  (void)hd;
+  (void)nh;
+  w->max_rows = hp->n_text_ctx > w->n_seq ? hp->n_text_ctx : w->n_seq;
+  int64_t R = w->max_rows;
+  if (!(w->mel_in = scratch(w, KERN_TYPE_F32, hp->n_mels, 2 * T, 1)) ||
+      !(w->conv_out = scratch(w, KERN_TYPE_F32, d, 2 * T, 1)) || !(w->ex = scratch(w, KERN_TYPE_F32, d, T, 1)) ||
+      !(w->eh = scratch(w, KERN_TYPE_F32, d, T, 1)) || !(w->eq = scratch(w, KERN_TYPE_F32, d, T, 1)) ||
+      !(w->ek = scratch(w, KERN_TYPE_F32, d, T, 1)) || !(w->ev = scratch(w, KERN_TYPE_F32, d, T, 1)) ||
+      !(w->ea = scratch(w, KERN_TYPE_F32, d, T, 1)) || !(w->emlp = scratch(w, KERN_TYPE_F32, 4 * d, T, 1)) ||
+      !(w->dx = scratch(w, KERN_TYPE_F32, d, R, 1)) || !(w->dh = scratch(w, KERN_TYPE_F32, d, R, 1)) ||
+      !(w->dq = scratch(w, KERN_TYPE_F32, d, R, 1)) || !(w->dk = scratch(w, KERN_TYPE_F32, d, R, 1)) ||
+      !(w->dv = scratch(w, KERN_TYPE_F32, d, R, 1)) || !(w->da = scratch(w, KERN_TYPE_F32, d, R, 1)) ||
+      !(w->dpos_emb = scratch(w, KERN_TYPE_F32, d, R, 1)) || !(w->dmlp = scratch(w, KERN_TYPE_F32, 4 * d, R, 1)) ||
+      !(w->ids = scratch(w, KERN_TYPE_I32, R, 1, 1)) || !(w->pos_ids = scratch(w, KERN_TYPE_I32, R, 1, 1)) ||
+      !(w->logits = scratch(w, KERN_TYPE_F32, hp->n_vocab, R, 1)))
+    return fail_be(w, "scratch buffers");
+  return 0;
+}
+
+static kern_backend_t
+make_backend(const aud_whisper_params *p, char **err)
+{
+  kern_backend_params bp = kern_backend_default_params();
+  bp.n_threads = p->n_threads;
+  const char *name = p->backend ? p->backend : "auto";
+  if (strcmp(name, "auto") == 0) {
+    kern_backend_t be = kern_backend_new("cuda", &bp, NULL);
+    return be ? be : kern_backend_new("cpu", &bp, err);
+  }
+  return kern_backend_new(name, &bp, err);
+}
+
+aud_whisper *
+aud_whisper_open_weights(const kern_weights *kw, const aud_whisper_params *p, char **err)
+{
+  aud_whisper_params def = aud_whisper_default_params();
+  if (!p)
+    p = &def;
+  if (err)
+    *err = NULL;
+  aud_whisper *w = calloc(1, sizeof *w);
+  if (!w) {
+    if (err)
+      *err = strdup("out of memory");
+    return NULL;
+  }
+  w->weights = kw;
+  w->n_seq = p->n_seq > 0 ? p->n_seq : 1;
+  char *berr = NULL;
+  w->be = make_backend(p, &berr);
+  int rc = w->be ? load_all(w) : fail(w, KERN_E_UNSUPPORTED, "%s", berr ? berr : "no backend");
+  free(berr);
+  if (rc) {
+    if (err)
+      *err = strdup(w->errmsg);
+    aud_whisper_free(w);
+    return NULL;
+  }
+  return w;
+}
+
+aud_whisper *
+aud_whisper_open(const char *path, const aud_whisper_params *p, char **err)
+{
+  kern_weights *kw = kern_weights_open(path, err);
+  if (!kw)
+    return NULL;
+  aud_whisper *w = aud_whisper_open_weights(kw, p, err);
+  if (!w) {
+    kern_weights_close(kw);
+    return NULL;
+  }
+  w->own_weights = kw;
+  return w;
+}
+
+void
+aud_whisper_free(aud_whisper *w)
+{
+  if (!w)
+    return;
+  for (int i = 0; i < w->n_owned; i++)
+    kern_tensor_free(w->owned[i]);
+  free(w->self_k);
+  free(w->self_v);
+  free(w->mel_filters);
+  if (w->be)
+    kern_backend_free(w->be);
+  kern_weights_close(w->own_weights);
+  free(w);
+}
+
+const aud_whisper_hparams *
+aud_whisper_get_hparams(const aud_whisper *w)
+{
+  return &w->hp;
+}
+
+const kern_weights *
+aud_whisper_get_weights(const aud_whisper *w)
+{
+  return w->weights;
+}
+
+const char *
+aud_whisper_errmsg(const aud_whisper *w)
+{
+  return w->errmsg[0] ? w->errmsg : "no error";
+}
+
+const char *
+aud_whisper_backend_name(const aud_whisper *w)
+{
+  return kern_backend_name(w->be);
+}
+
+int
+aud_whisper_get_n_seq(const aud_whisper *w)
+{
+  return w->n_seq;
+}
+
+const float *
+aud_whisper_mel_filters(const aud_whisper *w)
+{
+  return w->mel_filters;
+}
+
+/* ---- forward ------------------------------------------------------------- */
+
+#define OP(call)                      \
+  do {                                \
+    if ((call) != 0)                  \
+      return fail_be(w, #call);       \
+  } while (0)
+
+/* y = x W^T + b over the first `rows` rows of x/y. */
+static int
+lin(aud_whisper *w, kern_tensor *y, const linear *l, kern_tensor *x, int64_t rows)
+{
+  kern_tensor xs = kern_tensor_slice(x, 0, rows), ys = kern_tensor_slice(y, 0, rows);
+  const int64_t xne[2] = { x->ne[0], rows }, yne[2] = { y->ne[0], rows };
+  kern_tensor x2 = kern_tensor_reshape(&xs, 2, xne), y2 = kern_tensor_reshape(&ys, 2, yne);
+  OP(kern_matmul(w->be, &y2, &l->w, &x2, l->b.data ? &l->b : NULL));
+  return 0;
+}
+
+/* A [d, rows] buffer seen as [hd, nh, rows]. */
+static kern_tensor
+heads(const kern_tensor *t, int64_t rows, int64_t nh)
+{
+  kern_tensor s = kern_tensor_slice(t, 0, rows);
+  const int64_t ne[3] = { t->ne[0] / nh, nh, rows };
+  return kern_tensor_reshape(&s, 3, ne);
+}
+
+static kern_tensor
+rows_of(const kern_tensor *t, int64_t start, int64_t rows)
+{
+  return kern_tensor_slice(t, start, rows);
+}
+
+int
+aud_whisper_encode(aud_whisper *w, const float *mel, int n_frames)
+{
+  aud_whisper_hparams *hp = &w->hp;
+  int64_t d = hp->n_audio_state, T = hp->n_audio_ctx, nh = hp->n_audio_head;
+  if (n_frames != 2 * T)
+    return fail(w, KERN_E_INVAL, "the encoder takes %lld mel frames, got %d", (long long)(2 * T), n_frames);
+  if (kern_tensor_set(w->mel_in, mel, 0, w->mel_in->nbytes) != 0)
+    return fail_be(w, "mel upload");
+  kern_backend_t be = w->be;
+  /* conv1 (stride 1) -> [d, 2T]; conv2 (stride 2) -> [d, T] */
+  OP(kern_conv1d(be, w->conv_out, w->mel_in, &w->conv1.w, &w->conv1.b, 1, 1));
+  OP(kern_unary(be, w->conv_out, w->conv_out, KERN_UNARY_GELU));
+  OP(kern_conv1d(be, w->ex, w->conv_out, &w->conv2.w, &w->conv2.b, 2, 1));
+  OP(kern_unary(be, w->ex, w->ex, KERN_UNARY_GELU));
+  OP(kern_add(be, w->ex, w->ex, &w->enc_pos));
+  float scale = 1.0f / sqrtf((float)(d / nh));
+  for (int i = 0; i < hp->n_audio_layer; i++) {
+    layer *L = &w->enc[i];
+    OP(kern_layernorm(be, w->eh, w->ex, &L->attn_ln.w, &L->attn_ln.b, 1e-5f));
+    if (lin(w, w->eq, &L->q, w->eh, T) || lin(w, w->ek, &L->k, w->eh, T) || lin(w, w->ev, &L->v, w->eh, T))
+      return KERN_E_DEVICE;
+    kern_tensor q = heads(w->eq, T, nh), k = heads(w->ek, T, nh), v = heads(w->ev, T, nh), a = heads(w->ea, T, nh);
+    OP(kern_attention(be, &a, &q, &k, &v, scale, 0, 0));
+    if (lin(w, w->eh, &L->o, w->ea, T))
+      return KERN_E_DEVICE;
+    OP(kern_add(be, w->ex, w->ex, w->eh));
+    OP(kern_layernorm(be, w->eh, w->ex, &L->mlp_ln.w, &L->mlp_ln.b, 1e-5f));
+    if (lin(w, w->emlp, &L->fc1, w->eh, T))
+      return KERN_E_DEVICE;
+    OP(kern_unary(be, w->emlp, w->emlp, KERN_UNARY_GELU));
+    if (lin(w, w->eh, &L->fc2, w->emlp, T))
+      return KERN_E_DEVICE;
+    OP(kern_add(be, w->ex, w->ex, w->eh));
+  }
+  OP(kern_layernorm(be, w->ex, w->ex, &w->enc_ln.w, &w->enc_ln.b, 1e-5f));
+
+  /* Cross-attention keys and values, once per window. */
+  int64_t dnh = hp->n_text_head;
+  for (int i = 0; i < hp->n_text_layer; i++) {
+    layer *L = &w->dec[i];
+    if (lin(w, w->ek, &L->ck, w->ex, T) || lin(w, w->ev, &L->cv, w->ex, T))
+      return KERN_E_DEVICE;
+    kern_tensor k = heads(w->ek, T, dnh), v = heads(w->ev, T, dnh);
+    OP(kern_copy(be, w->cross_k[i], &k));
+    OP(kern_copy(be, w->cross_v[i], &v));
+  }
+  return 0;
+}
+
+int
+aud_whisper_get_encoder_output(aud_whisper *w, float *out)
+{
+  if (kern_tensor_get(w->ex, out, 0, w->ex->nbytes) != 0)
+    return fail_be(w, "encoder output download");
+  return 0;
+}
+
+/* The decoder over `n` rows. Row i is token tokens[i] of sequence seqs[i] at
+ * position pos[i]; rows of one sequence are consecutive with consecutive
+ * positions. Logits of rows out_rows[0..n_out) land in w->logits, in that order. */
+static int
+decode_rows(aud_whisper *w, int n, const int *seqs, const int32_t *tokens, const int *pos, const int *out_rows,
+            int n_out)
+{
+  aud_whisper_hparams *hp = &w->hp;
+  kern_backend_t be = w->be;
+  int64_t d = hp->n_text_state, nh = hp->n_text_head, T = hp->n_audio_ctx;
+  if (n < 1 || n > w->max_rows)
+    return fail(w, KERN_E_INVAL, "%d decoder rows (1 to %d)", n, w->max_rows);
+  for (int i = 0; i < n; i++) {
+    if (seqs[i] < 0 || seqs[i] >= w->n_seq)
+      return fail(w, KERN_E_INVAL, "sequence %d outside 0..%d", seqs[i], w->n_seq - 1);
+    if (pos[i] < 0 || pos[i] >= hp->n_text_ctx)
+      return fail(w, KERN_E_INVAL, "position %d outside the %d-token context", pos[i], hp->n_text_ctx);
+    if (tokens[i] < 0 || tokens[i] >= hp->n_vocab)
+      return fail(w, KERN_E_INVAL, "token %d outside the vocabulary of %d", tokens[i], hp->n_vocab);
+    if (i > 0 && seqs[i] == seqs[i - 1] && pos[i] != pos[i - 1] + 1)
+      return fail(w, KERN_E_INVAL, "positions of one sequence must be consecutive");
+  }
+  kern_tensor ids = rows_of(w->ids, 0, n), pids = rows_of(w->pos_ids, 0, n);
+  const int64_t one[1] = { n };
+  ids = kern_tensor_reshape(&ids, 1, one);
+  pids = kern_tensor_reshape(&pids, 1, one);
+  if (kern_tensor_set(&ids, tokens, 0, (size_t)n * 4) || kern_tensor_set(&pids, pos, 0, (size_t)n * 4))
+    return fail_be(w, "token upload");
+  kern_tensor x = rows_of(w->dx, 0, n), h = rows_of(w->dh, 0, n), pe = rows_of(w->dpos_emb, 0, n);
+  const int64_t ne2[2] = { d, n };
+  x = kern_tensor_reshape(&x, 2, ne2);
+  pe = kern_tensor_reshape(&pe, 2, ne2);
+  OP(kern_get_rows(be, &x, &w->tok_emb, &ids));
+  OP(kern_get_rows(be, &pe, &w->dec_pos, &pids));
+  OP(kern_add(be, &x, &x, &pe));
+  float scale = 1.0f / sqrtf((float)(d / nh));
+  for (int li = 0; li < hp->n_text_layer; li++) {
+    layer *L = &w->dec[li];
+    OP(kern_layernorm(be, &h, &x, &L->attn_ln.w, &L->attn_ln.b, 1e-5f));
+    if (lin(w, w->dq, &L->q, &h, n) || lin(w, w->dk, &L->k, &h, n) || lin(w, w->dv, &L->v, &h, n))
+      return KERN_E_DEVICE;
+    /* Per sequence: append k/v to its cache, attend over its past. */
+    for (int i = 0; i < n;) {
+      int j = i;
+      while (j < n && seqs[j] == seqs[i])
+        j++;
+      int s = seqs[i], p0 = pos[i], cnt = j - i;
+      kern_tensor *ck = w->self_k[s * hp->n_text_layer + li], *cv = w->self_v[s * hp->n_text_layer + li];
+      kern_tensor kq = heads(w->dk, n, nh), vq = heads(w->dv, n, nh), qq = heads(w->dq, n, nh), aq = heads(w->da, n, nh);
+      kern_tensor knew = kern_tensor_slice(&kq, i, cnt), vnew = kern_tensor_slice(&vq, i, cnt);
+      kern_tensor kdst = kern_tensor_slice(ck, p0, cnt), vdst = kern_tensor_slice(cv, p0, cnt);
+      OP(kern_copy(be, &kdst, &knew));
+      OP(kern_copy(be, &vdst, &vnew));
+      kern_tensor kall = kern_tensor_slice(ck, 0, p0 + cnt), vall = kern_tensor_slice(cv, 0, p0 + cnt);
+      kern_tensor qs = kern_tensor_slice(&qq, i, cnt), as = kern_tensor_slice(&aq, i, cnt);
+      OP(kern_attention(be, &as, &qs, &kall, &vall, scale, 1, p0));
+      i = j;
+    }
+    if (lin(w, &h, &L->o, w->da, n))
+      return KERN_E_DEVICE;
+    OP(kern_add(be, &x, &x, &h));
+    /* Cross-attention over this window's encoder output. */
+    OP(kern_layernorm(be, &h, &x, &L->cross_ln.w, &L->cross_ln.b, 1e-5f));
+    if (lin(w, w->dq, &L->cq, &h, n))
+      return KERN_E_DEVICE;
+    kern_tensor qq = heads(w->dq, n, nh), aq = heads(w->da, n, nh);
+    OP(kern_attention(be, &aq, &qq, w->cross_k[li], w->cross_v[li], scale, 0, 0));
+    if (lin(w, &h, &L->co, w->da, n))
+      return KERN_E_DEVICE;
+    OP(kern_add(be, &x, &x, &h));
+    OP(kern_layernorm(be, &h, &x, &L->mlp_ln.w, &L->mlp_ln.b, 1e-5f));
+    if (lin(w, w->dmlp, &L->fc1, &h, n))
+      return KERN_E_DEVICE;
+    kern_tensor m = rows_of(w->dmlp, 0, n);
+    OP(kern_unary(be, &m, &m, KERN_UNARY_GELU));
+    if (lin(w, &h, &L->fc2, w->dmlp, n))
+      return KERN_E_DEVICE;
+    OP(kern_add(be, &x, &x, &h));
+  }
+  (void)T;
+  /* Gather the rows whose logits are wanted, then norm and project only them
+   * (the vocabulary projection is the decoder's largest matmul). */
+  for (int i = 0; i < n_out; i++) {
+    if (out_rows[i] < 0 || out_rows[i] >= n)
+      return fail(w, KERN_E_INVAL, "logit row %d outside 0..%d", out_rows[i], n - 1);
+    kern_tensor src = kern_tensor_slice(&x, out_rows[i], 1), dst = kern_tensor_slice(w->dh, i, 1);
+    OP(kern_copy(be, &dst, &src));
+  }
+  kern_tensor xl = rows_of(w->dh, 0, n_out);
+  OP(kern_layernorm(be, &xl, &xl, &w->dec_ln.w, &w->dec_ln.b, 1e-5f));
+  kern_tensor lg = rows_of(w->logits, 0, n_out);
+  const int64_t lne[2] = { hp->n_vocab, n_out };
+  lg = kern_tensor_reshape(&lg, 2, lne);
+  OP(kern_matmul(be, &lg, &w->tok_emb, &xl, NULL));
+  return 0;
+}
+
+int
+aud_whisper_decode(aud_whisper *w, int seq, const int32_t *tokens, int n, int n_past, const int *logit_rows,
+                   int n_logit_rows, float *logits)
+{
+  if (n < 1 || n > w->max_rows)
+    return fail(w, KERN_E_INVAL, "%d tokens (1 to %d)", n, w->max_rows);
+  int last = n - 1;
+  if (!logit_rows) {
+    logit_rows = &last;
+    n_logit_rows = 1;
+  }
+  if (n_logit_rows < 1 || n_logit_rows > n)
+    return fail(w, KERN_E_INVAL, "%d logit rows for %d tokens", n_logit_rows, n);
+  int *seqs = malloc((size_t)n * sizeof *seqs), *pos = malloc((size_t)n * sizeof *pos);
+  if (!seqs || !pos) {
+    free(seqs), free(pos);
+    return fail(w, KERN_E_NOMEM, "out of memory");
+  }
+  for (int i = 0; i < n; i++)
+    seqs[i] = seq, pos[i] = n_past + i;
+  int rc = decode_rows(w, n, seqs, tokens, pos, logit_rows, n_logit_rows);
+  free(seqs), free(pos);
+  if (rc)
+    return rc;
+  if (logits &&
+      kern_tensor_get(w->logits, logits, 0, (size_t)n_logit_rows * (size_t)w->hp.n_vocab * sizeof(float)))
+    return fail_be(w, "logits download");
+  return 0;
+}
+
+int
+aud_whisper_decode_batch(aud_whisper *w, int n, const int *seqs, const int32_t *tokens, const int *n_past,
+                         float *logits)
+{
+  for (int i = 1; i < n; i++)
+    for (int j = 0; j < i; j++)
+      if (seqs[i] == seqs[j])
+        return fail(w, KERN_E_INVAL, "sequence %d appears twice in one batch", seqs[i]);
+  int rows[64];
+  if (n < 1 || n > 64)
+    return fail(w, KERN_E_INVAL, "%d sequences in one batch (1 to 64)", n);
+  for (int i = 0; i < n; i++)
+    rows[i] = i;
+  int rc = decode_rows(w, n, seqs, tokens, n_past, rows, n);
+  if (rc)
+    return rc;
+  if (logits && kern_tensor_get(w->logits, logits, 0, (size_t)n * (size_t)w->hp.n_vocab * sizeof(float)))
+    return fail_be(w, "logits download");
+  return 0;
+}
+
+int
+aud_whisper_seq_copy(aud_whisper *w, int dst, int src, int n_past)
+{
+  if (dst < 0 || src < 0 || dst >= w->n_seq || src >= w->n_seq || n_past < 0 || n_past > w->hp.n_text_ctx)
+    return fail(w, KERN_E_INVAL, "seq_copy(%d, %d, %d) out of range", dst, src, n_past);
+  if (dst == src || n_past == 0)
+    return 0;
+  int nl = w->hp.n_text_layer;
+  for (int li = 0; li < nl; li++) {
+    kern_tensor sk = kern_tensor_slice(w->self_k[src * nl + li], 0, n_past);
+    kern_tensor dk = kern_tensor_slice(w->self_k[dst * nl + li], 0, n_past);
+    kern_tensor sv = kern_tensor_slice(w->self_v[src * nl + li], 0, n_past);
+    kern_tensor dv = kern_tensor_slice(w->self_v[dst * nl + li], 0, n_past);
+    OP(kern_copy(w->be, &dk, &sk));
+    OP(kern_copy(w->be, &dv, &sv));
+  }
+  return 0;
+}

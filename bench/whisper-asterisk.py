@@ -1,0 +1,146 @@
+#!/usr/bin/env python3
+"""whisper-asterisk.py: Hark against faster-whisper on real speech.
+
+Every speech prompt of Debian's asterisk-core-sounds-en-wav (transcripts from
+asterisk-core-sounds-en; [bracketed] tone entries skipped), transcribed by
+`hark transcribe` and by faster-whisper on the same CTranslate2 weights, same
+threads, language, beam and options, side by side in this process tree.
+Prints normalized WER (lowercase, punctuation stripped, digits spelled out as
+the transcripts write numbers) and wall time for greedy and beam 5, and the
+time ratio Hark / faster-whisper (< 1.0: Hark is faster).
+
+  bench/whisper-asterisk.py --hark build/hark --model DIR [--threads N] [--limit N]
+
+Needs: faster-whisper, jiwer (pip), the two asterisk packages (apt).
+"""
+import argparse
+import gzip
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+
+SOUNDS = "/usr/share/asterisk/sounds/en"
+TRANSCRIPTS = "/usr/share/doc/asterisk-core-sounds-en/core-sounds-en.txt.gz"
+
+ONES = "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen " \
+       "seventeen eighteen nineteen".split()
+TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
+
+
+def spell(n):
+    if n < 20:
+        return ONES[n]
+    if n < 100:
+        return TENS[n // 10] + ("" if n % 10 == 0 else " " + ONES[n % 10])
+    if n < 1000:
+        return ONES[n // 100] + " hundred" + ("" if n % 100 == 0 else " " + spell(n % 100))
+    for div, word in ((10**9, "billion"), (10**6, "million"), (1000, "thousand")):
+        if n >= div:
+            return spell(n // div) + " " + word + ("" if n % div == 0 else " " + spell(n % div))
+    return str(n)
+
+
+def normalize(text):
+    t = text.lower()
+    t = re.sub(r"(\d),(\d)", r"\1\2", t)
+    t = re.sub(r"\d+", lambda m: " " + spell(int(m.group())) + " ", t)
+    t = re.sub(r"[^a-z' ]+", " ", t)
+    t = t.replace("'", "")
+    return " ".join(t.split())
+
+
+def corpus(limit):
+    items = []
+    with gzip.open(TRANSCRIPTS, "rt", encoding="utf-8", errors="replace") as f:
+        for line in f:
+            line = line.strip()
+            if not line or line.startswith(";") or ":" not in line:
+                continue
+            name, text = line.split(":", 1)
+            text = text.strip()
+            if not text or re.fullmatch(r"\[.*\]", text):
+                continue
+            path = os.path.join(SOUNDS, name.strip() + ".wav")
+            if os.path.exists(path) and normalize(text):
+                items.append((path, text))
+    return items[:limit] if limit else items
+
+
+def run_hark(hark, model, files, beam, threads, out_dir):
+    t0 = time.time()
+    r = subprocess.run([hark, "transcribe", "-m", model, "-l", "en", "--beam", str(beam), "--threads", str(threads),
+                        "--device", "cpu", "-f", "json", "-o", out_dir, "-q"] + files,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    wall = time.time() - t0
+    if r.returncode != 0:
+        print(r.stderr, file=sys.stderr)
+    hyps = []
+    for f in files:
+        p = os.path.join(out_dir, os.path.splitext(os.path.basename(f))[0] + ".json")
+        try:
+            with open(p) as fh:
+                hyps.append(json.load(fh)["text"])
+        except OSError:
+            hyps.append("")
+    return hyps, wall
+
+
+def run_faster_whisper(model_dir, files, beam, threads, compute_type):
+    from faster_whisper import WhisperModel
+    t0 = time.time()
+    m = WhisperModel(model_dir, device="cpu", compute_type=compute_type, cpu_threads=threads)
+    hyps = []
+    for f in files:
+        segs, _ = m.transcribe(f, language="en", beam_size=beam, vad_filter=False)
+        hyps.append("".join(s.text for s in segs))
+    return hyps, time.time() - t0
+
+
+def wer(refs, hyps):
+    import jiwer
+    r = [normalize(x) for x in refs]
+    h = [normalize(x) or "<empty>" for x in hyps]
+    return 100.0 * jiwer.wer(r, h)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--hark", default="build/hark")
+    ap.add_argument("--model", required=True, help="faster-whisper (CTranslate2) model directory")
+    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--limit", type=int, default=0)
+    ap.add_argument("--fw-compute-type", default="int8", help="faster-whisper precision (its fastest on CPU: int8)")
+    ap.add_argument("--beams", default="1,5")
+    args = ap.parse_args()
+    items = corpus(args.limit)
+    files = [p for p, _ in items]
+    refs = [t for _, t in items]
+    audio_s = sum(os.path.getsize(p) - 44 for p in files) / 2 / 8000.0  # 8 kHz 16-bit PCM
+    print(f"corpus: {len(files)} speech prompts, {audio_s:.0f} s of audio; threads {args.threads}")
+    print(f"{'engine':<34} {'beam':>4} {'WER %':>7} {'wall s':>8} {'x RT':>6}")
+    rows = []
+    for beam in [int(b) for b in args.beams.split(",")]:
+        with tempfile.TemporaryDirectory() as d:
+            h_hyps, h_wall = run_hark(args.hark, args.model, files, beam, args.threads, d)
+        f_hyps, f_wall = run_faster_whisper(args.model, files, beam, args.threads, args.fw_compute_type)
+        hw, fw = wer(refs, h_hyps), wer(refs, f_hyps)
+        print(f"{'hark':<34} {beam:>4} {hw:>7.2f} {h_wall:>8.1f} {audio_s / h_wall:>6.1f}")
+        print(f"{'faster-whisper (' + args.fw_compute_type + ')':<34} {beam:>4} {fw:>7.2f} {f_wall:>8.1f} "
+              f"{audio_s / f_wall:>6.1f}")
+        print(f"  beam {beam}: WER difference {hw - fw:+.2f} points, time ratio hark/faster-whisper "
+              f"{h_wall / f_wall:.2f}")
+        rows.append(dict(beam=beam, hark_wer=hw, fw_wer=fw, hark_s=h_wall, fw_s=f_wall))
+        sys.stdout.flush()
+    diffs = [(items[i][0], refs[i], h, f) for i, (h, f) in enumerate(zip(h_hyps, f_hyps))
+             if normalize(h) != normalize(f)]
+    print(f"\nlast run: {len(diffs)} prompts where the two engines' normalized text differs")
+    for p, r, h, f in diffs[:15]:
+        print(f"  {os.path.basename(p)}\n    ref:  {r}\n    hark: {h.strip()}\n    fw:   {f.strip()}")
+
+
+if __name__ == "__main__":
+    main()
