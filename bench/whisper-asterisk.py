@@ -113,7 +113,9 @@ def main():
     ap.add_argument("--model", required=True, help="faster-whisper (CTranslate2) model directory")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--limit", type=int, default=0)
-    ap.add_argument("--fw-compute-type", default="int8", help="faster-whisper precision (its fastest on CPU: int8)")
+    ap.add_argument("--fw-compute-types", default="int8,float32",
+                    help="faster-whisper precisions: int8 is its fastest on CPU, float32 holds the same values "
+                         "as Hark's F16 weights with F32 arithmetic")
     ap.add_argument("--beams", default="1,5")
     args = ap.parse_args()
     items = corpus(args.limit)
@@ -126,15 +128,17 @@ def main():
     for beam in [int(b) for b in args.beams.split(",")]:
         with tempfile.TemporaryDirectory() as d:
             h_hyps, h_wall = run_hark(args.hark, args.model, files, beam, args.threads, d)
-        f_hyps, f_wall = run_faster_whisper(args.model, files, beam, args.threads, args.fw_compute_type)
-        hw, fw = wer(refs, h_hyps), wer(refs, f_hyps)
-        print(f"{'hark':<34} {beam:>4} {hw:>7.2f} {h_wall:>8.1f} {audio_s / h_wall:>6.1f}")
-        print(f"{'faster-whisper (' + args.fw_compute_type + ')':<34} {beam:>4} {fw:>7.2f} {f_wall:>8.1f} "
-              f"{audio_s / f_wall:>6.1f}")
-        print(f"  beam {beam}: WER difference {hw - fw:+.2f} points, time ratio hark/faster-whisper "
-              f"{h_wall / f_wall:.2f}")
-        rows.append(dict(beam=beam, hark_wer=hw, fw_wer=fw, hark_s=h_wall, fw_s=f_wall))
+        hw = wer(refs, h_hyps)
+        print(f"{'hark (f16 weights, f32 math)':<34} {beam:>4} {hw:>7.2f} {h_wall:>8.1f} {audio_s / h_wall:>6.1f}")
         sys.stdout.flush()
+        for ct in args.fw_compute_types.split(","):
+            f_hyps, f_wall = run_faster_whisper(args.model, files, beam, args.threads, ct)
+            fw = wer(refs, f_hyps)
+            print(f"{'faster-whisper (' + ct + ')':<34} {beam:>4} {fw:>7.2f} {f_wall:>8.1f} {audio_s / f_wall:>6.1f}")
+            print(f"  beam {beam} vs {ct}: WER difference {hw - fw:+.2f} points, time ratio hark/faster-whisper "
+                  f"{h_wall / f_wall:.2f}")
+            rows.append(dict(beam=beam, fw=ct, hark_wer=hw, fw_wer=fw, hark_s=h_wall, fw_s=f_wall))
+            sys.stdout.flush()
     diffs = [(items[i][0], refs[i], h, f) for i, (h, f) in enumerate(zip(h_hyps, f_hyps))
              if normalize(h) != normalize(f)]
     print(f"\nlast run: {len(diffs)} prompts where the two engines' normalized text differs")

