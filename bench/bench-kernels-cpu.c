@@ -9,7 +9,8 @@
  *              last-level cache) and hot (one matrix again and again)
  *   gemm       F32/F16 weights at Whisper-base shapes (K=512, N=512/2048,
  *              M=1500 and M=1), Q4_0/Q4_K at M=512: GFLOP/s
- *   attention  1500x1500, 8 heads of 64, F32 and F16 K/V, vs "cpu-ref"
+ *   attention  Whisper-base encoder (1500x1500, 8 heads of 64, F32 and F16 K/V),
+ *              decoder cross-attention, LLaMA GQA decode and prefill; vs "cpu-ref"
  *   ops        a few row ops at Whisper sizes, vs "cpu-ref"
  * -q skips the slow "cpu-ref" comparisons. */
 #include <math.h>
@@ -186,22 +187,24 @@ bench_gemm(kern_backend_t be, int type, int64_t K, int64_t N, int64_t M)
 }
 
 static void
-bench_attention(kern_backend_t be, kern_backend_t ref, int kv_type, int64_t T, int64_t nh, int64_t hd, int causal)
+bench_attention(kern_backend_t be, kern_backend_t ref, int kv_type, int64_t Tq, int64_t T, int64_t nh, int64_t nkv,
+                int64_t hd, int causal)
 {
-  const int64_t ne[3] = { hd, nh, T };
+  const int64_t qne[3] = { hd, nh, Tq }, ne[3] = { hd, nkv, T };
+  int64_t pos0 = causal ? T - Tq : 0;
   kern_backend_t bes[2] = { be, ref };
   double times[2] = { 0, 0 }, cpu_time = 0;
   float *outs[2] = { NULL, NULL };
   for (int b = 0; b < (ref ? 2 : 1); b++) {
     rng = 12345;
-    kern_tensor *q = random_tensor(bes[b], KERN_TYPE_F32, 3, ne), *k = random_tensor(bes[b], kv_type, 3, ne);
-    kern_tensor *v = random_tensor(bes[b], kv_type, 3, ne), *o = kern_tensor_new(bes[b], KERN_TYPE_F32, 3, ne);
+    kern_tensor *q = random_tensor(bes[b], KERN_TYPE_F32, 3, qne), *k = random_tensor(bes[b], kv_type, 3, ne);
+    kern_tensor *v = random_tensor(bes[b], kv_type, 3, ne), *o = kern_tensor_new(bes[b], KERN_TYPE_F32, 3, qne);
     float scale = 1.0f / sqrtf((float)hd);
-    check(kern_attention(bes[b], o, q, k, v, scale, causal, 0), bes[b], "attention");
+    check(kern_attention(bes[b], o, q, k, v, scale, causal, pos0), bes[b], "attention");
     int reps = 0;
     double t0 = now_s(), c0 = cpu_s(), t;
     do {
-      check(kern_attention(bes[b], o, q, k, v, scale, causal, 0), bes[b], "attention");
+      check(kern_attention(bes[b], o, q, k, v, scale, causal, pos0), bes[b], "attention");
       reps++;
       t = now_s() - t0;
     } while (t < 0.5 && b == 0);
@@ -212,13 +215,13 @@ bench_attention(kern_backend_t be, kern_backend_t ref, int kv_type, int64_t T, i
     memcpy(outs[b], o->data, o->nbytes);
     kern_tensor_free(q), kern_tensor_free(k), kern_tensor_free(v), kern_tensor_free(o);
   }
-  double flop = 4.0 * (double)T * (double)T * (double)nh * (double)hd / (causal ? 2 : 1);
-  printf("attention %s T=%lld heads=%lld hd=%lld%s: %8.2f ms %6.1f GFLOP/s (CPU time per thread %.2f ms)",
-         kern_type_get_traits(kv_type)->name, (long long)T, (long long)nh, (long long)hd, causal ? " causal" : "",
-         times[0] * 1e3, flop / times[0] / 1e9, cpu_time * 1e3);
+  double flop = 4.0 * (double)Tq * (double)T * (double)nh * (double)hd / (causal && Tq == T ? 2 : 1);
+  printf("attention %s Tq=%lld Tk=%lld heads=%lld/%lld hd=%lld%s: %8.3f ms %6.1f GFLOP/s (CPU time per thread %.3f ms)",
+         kern_type_get_traits(kv_type)->name, (long long)Tq, (long long)T, (long long)nh, (long long)nkv,
+         (long long)hd, causal ? " causal" : "", times[0] * 1e3, flop / times[0] / 1e9, cpu_time * 1e3);
   if (ref) {
     double e2 = 0, r2 = 0;
-    for (int64_t i = 0; i < T * nh * hd; i++) {
+    for (int64_t i = 0; i < Tq * nh * hd; i++) {
       double d = (double)outs[0][i] - outs[1][i];
       e2 += d * d, r2 += (double)outs[1][i] * outs[1][i];
     }
@@ -329,8 +332,11 @@ main(int argc, char **argv)
     bench_gemm(be, KERN_TYPE_Q8_0, 4096, 4096, 512);
   }
   if (wants(argc, argv, first, "attention")) {
-    bench_attention(be, ref, KERN_TYPE_F32, 1500, 8, 64, 0);
-    bench_attention(be, ref, KERN_TYPE_F16, 1500, 8, 64, 0);
+    bench_attention(be, ref, KERN_TYPE_F32, 1500, 1500, 8, 8, 64, 0);  /* Whisper-base encoder */
+    bench_attention(be, ref, KERN_TYPE_F16, 1500, 1500, 8, 8, 64, 0);
+    bench_attention(be, ref, KERN_TYPE_F16, 1, 1500, 8, 8, 64, 0);     /* Whisper decoder cross-attention */
+    bench_attention(be, ref, KERN_TYPE_F16, 1, 4096, 32, 8, 128, 1);   /* LLaMA-8B decode, 4K cache */
+    bench_attention(be, ref, KERN_TYPE_F16, 512, 512, 32, 8, 128, 1); /* LLaMA prefill of 512 */
   }
   if (wants(argc, argv, first, "ops")) {
     bench_ops(be, ref, OP_GELU, "gelu 2048x1500");

@@ -423,6 +423,9 @@ qtile(const int T, int64_t K, const void *w, size_t ws, int nr, const void *x, s
     for (int n = 0; n < nr; n++) {
       const uint8_t *wr = (const uint8_t *)w + (size_t)n * ws;
       float out[QMR];
+      if (m0 == 0) /* the row after next (maybe past this tile: prefetches never fault) */
+        for (size_t o = 0; o < ws; o += 64)
+          _mm_prefetch((const char *)wr + 2 * ws + o, _MM_HINT_T0);
       switch (n_m) {
       case 1: rows_of(T, K, wr, a, 1, out); break;
       case 2: rows_of(T, K, wr, a, 2, out); break;

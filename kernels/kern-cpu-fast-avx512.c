@@ -76,6 +76,34 @@ legacy_block_dot(const int L, const uint8_t *blk, const int8_t *a)
   return acc;
 }
 
+/* The weights of blocks b0 and b1 as 64 unsigned bytes (q, or q + 128 for Q8). */
+KERN_INLINE __m512i
+legacy_pair(const int L, const uint8_t *b0, const uint8_t *b1)
+{
+  __m512i q;
+  switch (L) {
+  case L_Q4_0: q = nibbles64(b0 + 2, b1 + 2); break;
+  case L_Q4_1: q = nibbles64(b0 + 4, b1 + 4); break;
+  case L_Q5_0:
+  case L_Q5_1: {
+    const int o = L == L_Q5_0 ? 2 : 4;
+    uint32_t h0, h1;
+    memcpy(&h0, b0 + o, 4), memcpy(&h1, b1 + o, 4);
+    q = nibbles64(b0 + o + 4, b1 + o + 4);
+    q = _mm512_mask_add_epi8(q, _cvtu64_mask64((uint64_t)h0 | (uint64_t)h1 << 32), q, _mm512_set1_epi8(16));
+    break;
+  }
+  default: {
+    const int o = L == L_Q8_0 ? 2 : 4;
+    __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(b0 + o))),
+                                   _mm256_loadu_si256((const __m256i *)(b1 + o)), 1);
+    q = _mm512_xor_si512(z, _mm512_set1_epi8((char)0x80)); /* q + 128, unsigned */
+    break;
+  }
+  }
+  return q;
+}
+
 KERN_INLINE void
 legacy_rows(const int L, int64_t K, const uint8_t *w, const uint8_t *const *a, const int MR, float *out)
 {
@@ -93,7 +121,33 @@ legacy_rows(const int L, int64_t K, const uint8_t *w, const uint8_t *const *a, c
     corr[m] = _mm_setzero_ps();
   }
   const __m512i pair_idx = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+  const __m512i pair_idx2 = _mm512_setr_epi32(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
   int64_t b = 0;
+  /* four blocks a step: one scale conversion and one correction for all */
+  for (; b + 4 <= nb; b += 4) {
+    const uint8_t *b0 = w + (size_t)b * bsz;
+    uint64_t dd = 0, mm = 0;
+    for (int i = 0; i < 4; i++) {
+      uint16_t h;
+      memcpy(&h, b0 + (size_t)i * bsz, 2);
+      dd |= (uint64_t)h << (16 * i);
+      if (with_m) {
+        memcpy(&h, b0 + (size_t)i * bsz + 2, 2);
+        mm |= (uint64_t)h << (16 * i);
+      }
+    }
+    __m128 dw4 = _mm_cvtph_ps(_mm_cvtsi64_si128((long long)dd));
+    __m128 cw4 = with_m ? _mm_cvtph_ps(_mm_cvtsi64_si128((long long)mm)) : _mm_mul_ps(dw4, _mm_set1_ps(cmul));
+    __m512i qa = legacy_pair(L, b0, b0 + bsz), qb = legacy_pair(L, b0 + 2 * bsz, b0 + 3 * bsz);
+    KERN_UNROLL for (int m = 0; m < MR; m++) {
+      __m512i da_ = _mm512_dpbusd_epi32(_mm512_setzero_si512(), qa, _mm512_loadu_si512(a[m] + b * 32));
+      __m512i db_ = _mm512_dpbusd_epi32(_mm512_setzero_si512(), qb, _mm512_loadu_si512(a[m] + b * 32 + 64));
+      __m512 s4 = _mm512_castps128_ps512(_mm_mul_ps(dw4, _mm_loadu_ps(da[m] + b)));
+      acc[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(da_), _mm512_permutexvar_ps(pair_idx, s4), acc[m]);
+      acc[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(db_), _mm512_permutexvar_ps(pair_idx2, s4), acc[m]);
+      corr[m] = _mm_fmadd_ps(cw4, _mm_loadu_ps(sd[m] + b), corr[m]);
+    }
+  }
   for (; b + 2 <= nb; b += 2) {
     const uint8_t *b0 = w + (size_t)b * bsz, *b1 = b0 + bsz;
     uint16_t d0, d1;
@@ -107,27 +161,7 @@ legacy_rows(const int L, int64_t K, const uint8_t *w, const uint8_t *const *a, c
     } else {
       cw2 = _mm_mul_ps(dw2, _mm_set1_ps(cmul));
     }
-    __m512i q;
-    switch (L) {
-    case L_Q4_0: q = nibbles64(b0 + 2, b1 + 2); break;
-    case L_Q4_1: q = nibbles64(b0 + 4, b1 + 4); break;
-    case L_Q5_0:
-    case L_Q5_1: {
-      const int o = L == L_Q5_0 ? 2 : 4;
-      uint32_t h0, h1;
-      memcpy(&h0, b0 + o, 4), memcpy(&h1, b1 + o, 4);
-      q = nibbles64(b0 + o + 4, b1 + o + 4);
-      q = _mm512_mask_add_epi8(q, _cvtu64_mask64((uint64_t)h0 | (uint64_t)h1 << 32), q, _mm512_set1_epi8(16));
-      break;
-    }
-    default: {
-      const int o = L == L_Q8_0 ? 2 : 4;
-      __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(b0 + o))),
-                                     _mm256_loadu_si256((const __m256i *)(b1 + o)), 1);
-      q = _mm512_xor_si512(z, _mm512_set1_epi8((char)0x80)); /* q + 128, unsigned */
-      break;
-    }
-    }
+    __m512i q = legacy_pair(L, b0, b1);
     KERN_UNROLL for (int m = 0; m < MR; m++) {
       __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, _mm512_loadu_si512(a[m] + b * 32));
       __m128 s2 = _mm_mul_ps(dw2, load2f(da[m] + b));
@@ -137,7 +171,8 @@ legacy_rows(const int L, int64_t K, const uint8_t *w, const uint8_t *const *a, c
     }
   }
   for (int m = 0; m < MR; m++) {
-    float s = _mm512_reduce_add_ps(acc[m]) + _mm_cvtss_f32(corr[m]) + _mm_cvtss_f32(_mm_movehdup_ps(corr[m]));
+    __m128 c2 = _mm_add_ps(corr[m], _mm_movehl_ps(corr[m], corr[m]));
+    float s = _mm512_reduce_add_ps(acc[m]) + _mm_cvtss_f32(_mm_add_ss(c2, _mm_movehdup_ps(c2)));
     if (b < nb) { /* odd block count: the last block */
       const uint8_t *bl = w + (size_t)b * bsz;
       uint16_t dh;
@@ -317,6 +352,9 @@ qtile(const int T, int64_t K, const void *w, size_t ws, int nr, const void *x, s
     for (int n = 0; n < nr; n++) {
       const uint8_t *wr = (const uint8_t *)w + (size_t)n * ws;
       float out[QMR];
+      if (m0 == 0) /* the row after next (maybe past this tile: prefetches never fault) */
+        for (size_t o = 0; o < ws; o += 64)
+          _mm_prefetch((const char *)wr + 2 * ws + o, _MM_HINT_T0);
       switch (n_m) {
       case 1: rows_of(T, K, wr, a, 1, out); break;
       case 2: rows_of(T, K, wr, a, 2, out); break;

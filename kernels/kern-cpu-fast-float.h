@@ -235,7 +235,7 @@ row_scale(const float *x, float s, float *y, int64_t n)
 KERN_INLINE vf
 v_sigmoid_mul(vf x, vf ax)
 {
-  return vf_div(x, vf_add(vf_set1(1.0f), vf_exp(vf_sub(vf_zero(), ax))));
+  return vf_mul(x, vf_recip(vf_add(vf_set1(1.0f), vf_exp(vf_sub(vf_zero(), ax)))));
 }
 
 KERN_INLINE vf
@@ -432,10 +432,89 @@ load_kv(const void *base, int f16, int64_t d)
   return f16 ? vf_load_h((const uint16_t *)base + d) : vf_load((const float *)base + d);
 }
 
+/* Prefetches the row of n bytes at p (keys and values are strided rows). */
+KERN_INLINE void
+prefetch_row(const char *p, size_t n)
+{
+  for (size_t o = 0; o < n; o += 64)
+    __builtin_prefetch(p + o);
+}
+
 KERN_INLINE float
 load_kv1(const void *base, int f16, int64_t d)
 {
   return f16 ? kern_f16_to_f32(((const uint16_t *)base)[d]) : ((const float *)base)[d];
+}
+
+/* s[r][i] = q_r . k_i over the first hdv dims, for R rows and 4 keys */
+KERN_INLINE void
+attn_scores4(const kern_attn_task *t, const int R, const char *const *kr, int64_t hdv, float s[][4])
+{
+  vf acc[KERN_ATTN_ROWS][4];
+  KERN_UNROLL for (int r = 0; r < R; r++)
+    KERN_UNROLL for (int i = 0; i < 4; i++)
+      acc[r][i] = vf_zero();
+  for (int64_t d = 0; d < hdv; d += VF_N) {
+    vf k0 = load_kv(kr[0], t->kv_f16, d), k1 = load_kv(kr[1], t->kv_f16, d);
+    vf k2 = load_kv(kr[2], t->kv_f16, d), k3 = load_kv(kr[3], t->kv_f16, d);
+    KERN_UNROLL for (int r = 0; r < R; r++) {
+      vf qv = vf_load(t->q[r] + d);
+      acc[r][0] = vf_fma(qv, k0, acc[r][0]);
+      acc[r][1] = vf_fma(qv, k1, acc[r][1]);
+      acc[r][2] = vf_fma(qv, k2, acc[r][2]);
+      acc[r][3] = vf_fma(qv, k3, acc[r][3]);
+    }
+  }
+  KERN_UNROLL for (int r = 0; r < R; r++)
+    vf_hsum4(acc[r][0], acc[r][1], acc[r][2], acc[r][3], s[r]);
+}
+
+/* o[r][i] = sum_j p[r][j] v_j[d0 + i VF_N ...] for R rows and NV vectors;
+ * small tiles keep two accumulator sets (even / odd keys) to hide FMA latency */
+KERN_INLINE void
+attn_pv(const kern_attn_task *t, const int R, const int NV, int64_t d0, int64_t nk, const float *sc, const char *vb,
+        int64_t k0, vf o[][4])
+{
+  const int two = R * NV <= 8;
+  vf a[KERN_ATTN_ROWS][4], b[KERN_ATTN_ROWS][4];
+  KERN_UNROLL for (int r = 0; r < R; r++)
+    KERN_UNROLL for (int i = 0; i < NV; i++)
+      a[r][i] = b[r][i] = vf_zero();
+  int64_t j = 0;
+  if (two)
+    for (; j + 2 <= nk; j += 2) {
+      const char *v0 = vb + (size_t)(k0 + j) * t->kv_stride, *v1 = v0 + t->kv_stride;
+      if (j + 10 < nk) {
+        __builtin_prefetch(v0 + 8 * t->kv_stride + (size_t)d0 * (t->kv_f16 ? 2 : 4));
+        __builtin_prefetch(v0 + 9 * t->kv_stride + (size_t)d0 * (t->kv_f16 ? 2 : 4));
+      }
+      vf x[4], y[4];
+      KERN_UNROLL for (int i = 0; i < NV; i++) {
+        x[i] = load_kv(v0, t->kv_f16, d0 + i * VF_N);
+        y[i] = load_kv(v1, t->kv_f16, d0 + i * VF_N);
+      }
+      KERN_UNROLL for (int r = 0; r < R; r++) {
+        vf p0 = vf_set1(sc[r * nk + j]), p1 = vf_set1(sc[r * nk + j + 1]);
+        KERN_UNROLL for (int i = 0; i < NV; i++) {
+          a[r][i] = vf_fma(p0, x[i], a[r][i]);
+          b[r][i] = vf_fma(p1, y[i], b[r][i]);
+        }
+      }
+    }
+  for (; j < nk; j++) {
+    const char *v0 = vb + (size_t)(k0 + j) * t->kv_stride;
+    vf x[4];
+    KERN_UNROLL for (int i = 0; i < NV; i++)
+      x[i] = load_kv(v0, t->kv_f16, d0 + i * VF_N);
+    KERN_UNROLL for (int r = 0; r < R; r++) {
+      vf p0 = vf_set1(sc[r * nk + j]);
+      KERN_UNROLL for (int i = 0; i < NV; i++)
+        a[r][i] = vf_fma(p0, x[i], a[r][i]);
+    }
+  }
+  KERN_UNROLL for (int r = 0; r < R; r++)
+    KERN_UNROLL for (int i = 0; i < NV; i++)
+      o[r][i] = vf_add(a[r][i], b[r][i]);
 }
 
 /* Few query rows (decode): vectorized over the head dimension. Scores of the
@@ -455,28 +534,27 @@ attn_rows(const kern_attn_task *t)
   const int64_t k0 = t->k_begin, nk = kmax - k0;
   float *sc = t->work; /* (R, nk) scores, then probabilities */
   const int64_t hdv = hd / VF_N * VF_N;
-  /* scores, four keys at a time */
+  /* scores, four keys at a time against all rows (each key widened once) */
   for (int64_t j = 0; j < nk; j += 4) {
     const char *kr[4];
     for (int i = 0; i < 4; i++)
       kr[i] = kb + (size_t)(k0 + (j + i < nk ? j + i : nk - 1)) * t->kv_stride;
+    if (j + 16 < nk)
+      for (int i = 0; i < 4; i++)
+        prefetch_row(kr[i] + 16 * t->kv_stride, (size_t)hd * (t->kv_f16 ? 2 : 4));
+    float s[KERN_ATTN_ROWS][4];
+    switch (R) {
+    case 1: attn_scores4(t, 1, kr, hdv, s); break;
+    case 2: attn_scores4(t, 2, kr, hdv, s); break;
+    case 3: attn_scores4(t, 3, kr, hdv, s); break;
+    default: attn_scores4(t, 4, kr, hdv, s); break;
+    }
     for (int r = 0; r < R; r++) {
-      const float *q = t->q[r];
-      vf a0 = vf_zero(), a1 = vf_zero(), a2 = vf_zero(), a3 = vf_zero();
-      for (int64_t d = 0; d < hdv; d += VF_N) {
-        vf qv = vf_load(q + d);
-        a0 = vf_fma(qv, load_kv(kr[0], t->kv_f16, d), a0);
-        a1 = vf_fma(qv, load_kv(kr[1], t->kv_f16, d), a1);
-        a2 = vf_fma(qv, load_kv(kr[2], t->kv_f16, d), a2);
-        a3 = vf_fma(qv, load_kv(kr[3], t->kv_f16, d), a3);
-      }
-      float s[4];
-      vf_hsum4(a0, a1, a2, a3, s);
       for (int64_t d = hdv; d < hd; d++)
         for (int i = 0; i < 4; i++)
-          s[i] += q[d] * load_kv1(kr[i], t->kv_f16, d);
+          s[r][i] += t->q[r][d] * load_kv1(kr[i], t->kv_f16, d);
       for (int i = 0; i < 4 && j + i < nk; i++)
-        sc[r * nk + j + i] = s[i] * t->scale;
+        sc[r * nk + j + i] = s[r][i] * t->scale;
     }
   }
   /* softmax per row over its own keys */
@@ -513,27 +591,26 @@ attn_rows(const kern_attn_task *t)
       s[j] = 0;
     mrow[r] = mx, lrow[r] = vf_hsum(sum);
   }
-  /* out = P . V over chunks of 4 vectors of the head dimension */
+  /* out = P . V over chunks of up to 4 vectors of the head dimension */
   for (int64_t d0 = 0; d0 < hdv; d0 += 4 * VF_N) {
     int nv = (int)((hdv - d0) / VF_N < 4 ? (hdv - d0) / VF_N : 4);
     vf o[KERN_ATTN_ROWS][4];
-    for (int r = 0; r < KERN_ATTN_ROWS; r++)
-      for (int i = 0; i < 4; i++)
-        o[r][i] = vf_zero();
-    for (int64_t j = 0; j < nk; j++) {
-      const char *vr = vb + (size_t)(k0 + j) * t->kv_stride;
-      vf v0 = load_kv(vr, t->kv_f16, d0);
-      vf v1 = nv > 1 ? load_kv(vr, t->kv_f16, d0 + VF_N) : vf_zero();
-      vf v2 = nv > 2 ? load_kv(vr, t->kv_f16, d0 + 2 * VF_N) : vf_zero();
-      vf v3 = nv > 3 ? load_kv(vr, t->kv_f16, d0 + 3 * VF_N) : vf_zero();
-      for (int r = 0; r < R; r++) {
-        vf p = vf_set1(sc[r * nk + j]);
-        o[r][0] = vf_fma(p, v0, o[r][0]);
-        o[r][1] = vf_fma(p, v1, o[r][1]);
-        o[r][2] = vf_fma(p, v2, o[r][2]);
-        o[r][3] = vf_fma(p, v3, o[r][3]);
-      }
+#define PV(RC, NVC) attn_pv(t, RC, NVC, d0, nk, sc, vb, k0, o)
+#define PV_R(RC)                     \
+  switch (nv) {                      \
+  case 1: PV(RC, 1); break;          \
+  case 2: PV(RC, 2); break;          \
+  case 3: PV(RC, 3); break;          \
+  default: PV(RC, 4); break;         \
+  }
+    switch (R) {
+    case 1: PV_R(1) break;
+    case 2: PV_R(2) break;
+    case 3: PV_R(3) break;
+    default: PV_R(4) break;
     }
+#undef PV_R
+#undef PV
     for (int r = 0; r < R; r++) {
       vf inv = vf_set1(t->part_m ? 1.0f : lrow[r] > 0 ? 1.0f / lrow[r] : 0.0f);
       for (int i = 0; i < nv; i++)
@@ -699,7 +776,6 @@ kern_float_fill(kern_cpu_kernels *t)
   t->gemm[1] = gemm_f16;
   t->gemm[2] = gemm_bf16;
   t->gemm_mr = KERN_GEMM_MR;
-  t->gemm_nr = 4;
   t->gemmp = gemmp;
   t->gemmp_pack = gemmp_pack;
   t->gemmp_mr = KERN_GEMMP_MR;

@@ -108,9 +108,10 @@ kern_attn_work_floats(int64_t hd, int64_t n_keys)
 typedef struct {
   const char *name; /* "avx512", "avx2", "generic" */
 
-  /* float weights: [0] F32, [1] F16, [2] BF16 */
+  /* float weights, [0] F32, [1] F16, [2] BF16: dot-product tiles of gemm_mr
+   * activation rows (any number of weight rows), for few activation rows */
   kern_tile_fn gemm[3];
-  int gemm_mr, gemm_nr;
+  int gemm_mr;
 
   /* float weights against many activation rows: panels of gemmp_nr weight
    * rows packed k-major (gemmp_pack), then gemmp tiles of up to gemmp_mr rows */

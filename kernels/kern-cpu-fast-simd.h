@@ -9,6 +9,7 @@
  *   vf / vi       VF_N float / int32 lanes
  *   vf_fma(a,b,c) a * b + c
  *   vf_lt_select(a, b, x, y)  per lane: a < b ? x : y
+ *   vf_recip(a)   1/a within a couple of ulp (no division)
  *   vf_load_h / vf_load_bh    VF_N fp16 / bf16 values widened to float
  *   *_part        the first n (< VF_N) lanes; loads fill the rest with `fill`
  */
@@ -48,6 +49,12 @@ KERN_INLINE vf vf_add(vf a, vf b) { return _mm512_add_ps(a, b); }
 KERN_INLINE vf vf_sub(vf a, vf b) { return _mm512_sub_ps(a, b); }
 KERN_INLINE vf vf_mul(vf a, vf b) { return _mm512_mul_ps(a, b); }
 KERN_INLINE vf vf_div(vf a, vf b) { return _mm512_div_ps(a, b); }
+/* 1/a to about 1 ulp: 14-bit estimate and one Newton step */
+KERN_INLINE vf vf_recip(vf a)
+{
+  __m512 r = _mm512_rcp14_ps(a);
+  return _mm512_mul_ps(r, _mm512_fnmadd_ps(a, r, _mm512_set1_ps(2.0f)));
+}
 KERN_INLINE vf vf_fma(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }
 KERN_INLINE vf vf_max(vf a, vf b) { return _mm512_max_ps(a, b); }
 KERN_INLINE vf vf_min(vf a, vf b) { return _mm512_min_ps(a, b); }
@@ -120,6 +127,12 @@ KERN_INLINE vf vf_add(vf a, vf b) { return _mm256_add_ps(a, b); }
 KERN_INLINE vf vf_sub(vf a, vf b) { return _mm256_sub_ps(a, b); }
 KERN_INLINE vf vf_mul(vf a, vf b) { return _mm256_mul_ps(a, b); }
 KERN_INLINE vf vf_div(vf a, vf b) { return _mm256_div_ps(a, b); }
+/* 1/a to about 2 ulp: 12-bit estimate and one Newton step */
+KERN_INLINE vf vf_recip(vf a)
+{
+  __m256 r = _mm256_rcp_ps(a);
+  return _mm256_mul_ps(r, _mm256_fnmadd_ps(a, r, _mm256_set1_ps(2.0f)));
+}
 KERN_INLINE vf vf_fma(vf a, vf b, vf c) { return _mm256_fmadd_ps(a, b, c); }
 KERN_INLINE vf vf_max(vf a, vf b) { return _mm256_max_ps(a, b); }
 KERN_INLINE vf vf_min(vf a, vf b) { return _mm256_min_ps(a, b); }
@@ -206,6 +219,7 @@ KERN_INLINE vf vf_add(vf a, vf b) { return a + b; }
 KERN_INLINE vf vf_sub(vf a, vf b) { return a - b; }
 KERN_INLINE vf vf_mul(vf a, vf b) { return a * b; }
 KERN_INLINE vf vf_div(vf a, vf b) { return a / b; }
+KERN_INLINE vf vf_recip(vf a) { return vf_set1(1.0f) / a; }
 KERN_INLINE vf vf_fma(vf a, vf b, vf c) { return a * b + c; }
 KERN_INLINE vf vi_as_vf(vi a)
 {
@@ -291,7 +305,7 @@ vf_exp(vf x)
 KERN_INLINE vf
 vf_erfc_pos(vf z)
 {
-  vf t = vf_div(vf_set1(1.0f), vf_fma(z, vf_set1(0.5f), vf_set1(1.0f)));
+  vf t = vf_recip(vf_fma(z, vf_set1(0.5f), vf_set1(1.0f)));
   vf p = vf_set1(0.17087277f);
   p = vf_fma(p, t, vf_set1(-0.82215223f));
   p = vf_fma(p, t, vf_set1(1.48851587f));

@@ -1,28 +1,28 @@
 /* kern-cpu-fast.c: the fast CPU backend ("cpu").
  *
- * A persistent thread pool (workers spin briefly after each op, then sleep on
- * a condition variable) runs a parallel-for over tasks; the op drivers here
- * split each op into tasks (rows, tiles of a matmul, heads of attention) and
- * call the kernels of the table chosen at creation from kern_cpu_features()
+ * A persistent thread pool (threads = physical cores unless n_threads says
+ * otherwise; workers spin ~100 us after each op, then sleep on a condition
+ * variable) runs a parallel-for over tasks; the op drivers here split each op
+ * into tasks (rows, tiles of a matmul, heads of attention) and call the
+ * kernels of the table chosen at creation from kern_cpu_features()
  * (kern-cpu-fast-private.h): AVX-512 (F/BW/VL/VNNI), AVX2 (+FMA, F16C), or
- * the portable C kernels. HARK_CPU_KERNELS=generic|avx2|avx512 in the
- * environment caps the choice (for testing the lower tiers on a big CPU).
+ * the portable C kernels. HARK_CPU_KERNELS=generic|avx2 in the environment
+ * caps the choice (to test the lower tiers on a bigger CPU).
  *
  * Quantized matmul quantizes each activation row once (A32 / A256 formats)
- * and dots it against the weight blocks in place; float weights (F32, F16,
- * BF16) go through tiled dot-product GEMM kernels that widen the weights on
- * the fly. Matmuls tile over output rows and activation rows so each weight
- * row is read from memory once per tile of activation rows. Ops with nothing
- * faster to offer call the reference (_kern_ref_*).
+ * and dots it against the weight blocks in place, one weight row against up
+ * to 4 activation rows; float weights (F32, F16, BF16) use dot-product tiles
+ * for few activation rows and packed outer-product panels from 64 rows on.
+ * Matmuls tile over weight rows and activation rows so each weight row is
+ * read from memory once per tile of activation rows. Ops with nothing faster
+ * to offer call the reference (_kern_ref_*).
  *
  * One calling thread at a time (kern-backend.h); the pool is joined on
  * destroy. */
 #include "kern-cpu-fast-private.h"
 
-#include <errno.h>
 #include <math.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
