@@ -86,13 +86,47 @@ app_cli_parse(GOptionContext *ctx, const app_cli_command *cmd, int *argc, char *
   return 0;
 }
 
+int
+app_cli_parse_options(const app_cli_command *cmd, const GOptionEntry *entries, const char *description, int *argc,
+                      char ***argv)
+{
+  GOptionContext *ctx = app_cli_context_new(cmd, entries);
+  if (description)
+    g_option_context_set_description(ctx, description);
+  int rc = app_cli_parse(ctx, cmd, argc, argv);
+  g_option_context_free(ctx);
+  return rc;
+}
+
+void
+app_cli_json_string(GString *out, const char *s)
+{
+  g_string_append_c(out, '"');
+  for (; *s; s++) {
+    unsigned char ch = (unsigned char)*s;
+    if (ch == '"' || ch == '\\')
+      g_string_append_printf(out, "\\%c", ch);
+    else if (ch < 0x20)
+      g_string_append_printf(out, "\\u%04x", ch);
+    else
+      g_string_append_c(out, (char)ch);
+  }
+  g_string_append_c(out, '"');
+}
+
+double
+app_cli_now(void)
+{
+  return (double)g_get_monotonic_time() * 1e-6;
+}
+
 /* A command whose engine is not built: usage is still checked, so scripts get
  * the same errors they will get once it is. */
 static int
 run_missing(const app_cli_command *cmd, int argc, char **argv)
 {
   GOptionContext *ctx = app_cli_context_new(cmd, NULL);
-  g_option_context_set_ignore_unknown_options(ctx, TRUE);
+  g_option_context_set_ignore_unknown_options(ctx, TRUE); /* options of the future engine */
   int rc = app_cli_parse(ctx, cmd, &argc, &argv);
   g_option_context_free(ctx);
   if (rc)

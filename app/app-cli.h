@@ -39,6 +39,17 @@ int app_cli_parse(GOptionContext *ctx, const app_cli_command *cmd, int *argc, ch
  * summary, and `entries` (may be NULL). */
 GOptionContext *app_cli_context_new(const app_cli_command *cmd, const GOptionEntry *entries);
 
+/* app_cli_context_new + an optional description + app_cli_parse, freeing the
+ * context: what every command does with its options. */
+int app_cli_parse_options(const app_cli_command *cmd, const GOptionEntry *entries, const char *description,
+                          int *argc, char ***argv);
+
+/* Appends s as a JSON string literal (quotes and escapes) to out. */
+void app_cli_json_string(GString *out, const char *s);
+
+/* Seconds on the monotonic clock. */
+double app_cli_now(void);
+
 /* Prints "hark CMD: message" to stderr. */
 void app_cli_error(const app_cli_command *cmd, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 

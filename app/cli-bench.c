@@ -9,19 +9,10 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "app-cli.h"
 #include "kern-backend.h"
 #include "kern-cpu.h"
-
-static double
-now_s(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static int
 cmp_double(const void *a, const void *b)
@@ -62,14 +53,14 @@ host_copy_bandwidth(size_t bytes, int threads)
     pthread_t th[64];
     copy_job jobs[64];
     size_t chunk = bytes / (size_t)threads;
-    double t0 = now_s();
+    double t0 = app_cli_now();
     for (int i = 0; i < threads; i++) {
       jobs[i] = (copy_job){ b + chunk * (size_t)i, a + chunk * (size_t)i, chunk };
       pthread_create(&th[i], NULL, copy_worker, &jobs[i]);
     }
     for (int i = 0; i < threads; i++)
       pthread_join(th[i], NULL);
-    double gbs = 2.0 * (double)(chunk * (size_t)threads) / (now_s() - t0) / 1e9;
+    double gbs = 2.0 * (double)(chunk * (size_t)threads) / (app_cli_now() - t0) / 1e9;
     if (gbs > best)
       best = gbs;
   }
@@ -258,10 +249,10 @@ device_copy_bandwidth(kern_backend_t be)
   double best = 0;
   for (int rep = 0; rep < 6; rep++) {
     kern_backend_sync(be);
-    double t0 = now_s();
+    double t0 = app_cli_now();
     if (kern_copy(be, st.t[1], st.t[0]) != 0 || kern_backend_sync(be) != 0)
       break;
-    double gbs = 2.0 * (double)st.t[0]->nbytes / (now_s() - t0) / 1e9;
+    double gbs = 2.0 * (double)st.t[0]->nbytes / (app_cli_now() - t0) / 1e9;
     if (rep > 0 && gbs > best)
       best = gbs;
   }
@@ -284,9 +275,7 @@ app_cli_bench(int argc, char **argv)
     { "filter", 0, 0, G_OPTION_ARG_STRING, &only, "Only cases whose name contains TEXT", "TEXT" },
     { NULL },
   };
-  GOptionContext *ctx = app_cli_context_new(cmd, entries);
-  int rc = app_cli_parse(ctx, cmd, &argc, &argv);
-  g_option_context_free(ctx);
+  int rc = app_cli_parse_options(cmd, entries, NULL, &argc, &argv);
   if (rc)
     return rc;
   if (strcmp(argv[1], "ops") != 0 || argc > 2) {
@@ -342,12 +331,12 @@ app_cli_bench(int argc, char **argv)
       } else {
         double times[64];
         int n = 0;
-        double start = now_s();
-        while (n < 64 && (n < 3 || now_s() - start < min_time)) {
-          double t0 = now_s();
+        double start = app_cli_now();
+        while (n < 64 && (n < 3 || app_cli_now() - start < min_time)) {
+          double t0 = app_cli_now();
           bench_run(&st, c);
           kern_backend_sync(be);
-          times[n++] = now_s() - t0;
+          times[n++] = app_cli_now() - t0;
         }
         qsort(times, (size_t)n, sizeof times[0], cmp_double);
         double t = times[n / 2];

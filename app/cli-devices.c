@@ -3,22 +3,6 @@
 #include "kern-cpu.h"
 #include "kern-cuda.h"
 
-static void
-json_string(GString *out, const char *s)
-{
-  g_string_append_c(out, '"');
-  for (; *s; s++) {
-    unsigned char ch = (unsigned char)*s;
-    if (ch == '"' || ch == '\\')
-      g_string_append_printf(out, "\\%c", ch);
-    else if (ch < 0x20)
-      g_string_append_printf(out, "\\u%04x", ch);
-    else
-      g_string_append_c(out, (char)ch);
-  }
-  g_string_append_c(out, '"');
-}
-
 static char *
 version_string(int v, int div_major, int div_minor)
 {
@@ -57,30 +41,30 @@ static void
 print_json(const kern_cpu_info *cpu, const char *features, const kern_cuda_report *cuda)
 {
   GString *j = g_string_new("{\"cpu\":{\"model\":");
-  json_string(j, cpu->model);
+  app_cli_json_string(j, cpu->model);
   g_string_append_printf(j, ",\"physical_cores\":%d,\"logical_cores\":%d,\"usable_cores\":%d,\"features\":",
                          cpu->physical_cores, cpu->logical_cores, cpu->usable_cores);
-  json_string(j, features);
+  app_cli_json_string(j, features);
   g_string_append_printf(j, ",\"memory_bytes\":%" G_GUINT64_FORMAT "},", cpu->memory_total);
   g_string_append_printf(j, "\"cuda\":{\"built\":%s,\"module_loaded\":%s,\"driver_version\":%d,"
                             "\"runtime_version\":%d,\"cublas_version\":%d,\"archs\":",
                          cuda->built_with_cuda ? "true" : "false", cuda->module_loaded ? "true" : "false",
                          cuda->driver_version, cuda->runtime_version, cuda->cublas_version);
-  json_string(j, cuda->archs);
+  app_cli_json_string(j, cuda->archs);
   g_string_append(j, ",\"devices\":[");
   for (int i = 0; i < cuda->n_devices; i++) {
     const kern_cuda_device *d = &cuda->devices[i];
     g_string_append_printf(j, "%s{\"index\":%d,\"name\":", i ? "," : "", d->index);
-    json_string(j, d->name);
+    app_cli_json_string(j, d->name);
     g_string_append_printf(j, ",\"compute_capability\":\"%d.%d\",\"sm_count\":%d,\"vram_free\":%zu,"
                               "\"vram_total\":%zu,\"usable\":%s,\"status\":",
                            d->cc_major, d->cc_minor, d->sm_count, d->vram_free, d->vram_total,
                            d->usable ? "true" : "false");
-    json_string(j, d->status);
+    app_cli_json_string(j, d->status);
     g_string_append_c(j, '}');
   }
   g_string_append(j, "],\"why_none\":");
-  json_string(j, cuda->n_devices ? "" : cuda->why);
+  app_cli_json_string(j, cuda->n_devices ? "" : cuda->why);
   g_string_append(j, "}}\n");
   fputs(j->str, stdout);
   g_string_free(j, TRUE);
@@ -96,9 +80,7 @@ app_cli_devices(int argc, char **argv)
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print one JSON object instead of text", NULL },
     { NULL },
   };
-  GOptionContext *ctx = app_cli_context_new(cmd, entries);
-  int rc = app_cli_parse(ctx, cmd, &argc, &argv);
-  g_option_context_free(ctx);
+  int rc = app_cli_parse_options(cmd, entries, NULL, &argc, &argv);
   if (rc)
     return rc;
   if (argc > 1) {

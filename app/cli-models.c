@@ -26,22 +26,6 @@ size_text(const app_model_info *m)
   return t;
 }
 
-static void
-json_string(GString *out, const char *s)
-{
-  g_string_append_c(out, '"');
-  for (; *s; s++) {
-    unsigned char ch = (unsigned char)*s;
-    if (ch == '"' || ch == '\\')
-      g_string_append_printf(out, "\\%c", ch);
-    else if (ch < 0x20)
-      g_string_append_printf(out, "\\u%04x", ch);
-    else
-      g_string_append_c(out, (char)ch);
-  }
-  g_string_append_c(out, '"');
-}
-
 static int
 cmd_list(const app_catalog *cat, gboolean json)
 {
@@ -53,17 +37,17 @@ cmd_list(const app_catalog *cat, gboolean json)
     char *dir = app_models_installed_dir(m->name);
     if (json) {
       g_string_append(j, i ? ",\n {\"name\":" : "\n {\"name\":");
-      json_string(j, m->name);
+      app_cli_json_string(j, m->name);
       g_string_append(j, ",\"kind\":");
-      json_string(j, m->kind);
+      app_cli_json_string(j, m->kind);
       g_string_append_printf(j, ",\"size\":%" G_GUINT64_FORMAT ",\"size_approx\":%s,\"license\":", m->size,
                              model_size_approx(m) ? "true" : "false");
-      json_string(j, m->license);
+      app_cli_json_string(j, m->license);
       g_string_append(j, ",\"description\":");
-      json_string(j, m->description);
+      app_cli_json_string(j, m->description);
       g_string_append_printf(j, ",\"installed\":%s,\"path\":", dir ? "true" : "false");
       if (dir)
-        json_string(j, dir);
+        app_cli_json_string(j, dir);
       else
         g_string_append(j, "null");
       g_string_append_c(j, '}');
@@ -214,7 +198,6 @@ app_cli_models(int argc, char **argv)
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, "list: print a JSON array instead of a table", NULL },
     { NULL },
   };
-  GOptionContext *ctx = app_cli_context_new(cmd, entries);
   char *root = app_models_root();
   char *desc = g_strdup_printf("Subcommands:\n"
                                "  list          the catalog: name, kind, size, installed or not, description\n"
@@ -223,11 +206,9 @@ app_cli_models(int argc, char **argv)
                                "  path NAME     print an installed model's directory\n"
                                "\nModels are stored in %s.",
                                root);
-  g_option_context_set_description(ctx, desc);
+  int rc = app_cli_parse_options(cmd, entries, desc, &argc, &argv);
   g_free(desc);
   g_free(root);
-  int rc = app_cli_parse(ctx, cmd, &argc, &argv);
-  g_option_context_free(ctx);
   if (rc)
     return rc;
 

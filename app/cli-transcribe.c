@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "app-cli.h"
@@ -20,14 +19,6 @@ typedef struct {
   double t0;          /* wall clock at the file's start */
   int line_dirty;     /* a progress line is on screen */
 } run_state;
-
-static double
-now_s(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static void
 clear_progress(run_state *st)
@@ -57,7 +48,7 @@ on_progress(double done, double total, void *user_data)
   run_state *st = user_data;
   if (!st->progress)
     return;
-  double el = now_s() - st->t0, speed = el > 0 ? done / el : 0;
+  double el = app_cli_now() - st->t0, speed = el > 0 ? done / el : 0;
   if (total > 0) {
     double frac = done / total > 1 ? 1 : done / total;
     double eta = speed > 0 ? (total - done) / speed : 0;
@@ -113,9 +104,7 @@ app_cli_transcribe(int argc, char **argv)
     { "quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, "No progress line", NULL },
     { NULL },
   };
-  GOptionContext *ctx = app_cli_context_new(cmd, entries);
-  int rc = app_cli_parse(ctx, cmd, &argc, &argv);
-  g_option_context_free(ctx);
+  int rc = app_cli_parse_options(cmd, entries, NULL, &argc, &argv);
   int exit_code = APP_EXIT_USAGE;
   aud_whisper *w = NULL;
   aud_tokenizer *tok = NULL;
@@ -204,7 +193,7 @@ app_cli_transcribe(int argc, char **argv)
   for (int i = 1; i < argc; i++) {
     aud_transcript tr;
     aud_transcript_init(&tr);
-    st.t0 = now_s();
+    st.t0 = app_cli_now();
     err = NULL;
     int trc = aud_transcribe_file(w, tok, argv[i], &tp, &tr, &err);
     clear_progress(&st);
@@ -215,7 +204,7 @@ app_cli_transcribe(int argc, char **argv)
       aud_transcript_clear(&tr);
       continue;
     }
-    double el = now_s() - st.t0;
+    double el = app_cli_now() - st.t0;
     for (int k = 0; k < n_fmts; k++) {
       char *path = output_path(argv[i], out_dir, aud_transcript_format_ext(fmts[k]));
       char *serr = NULL;
