@@ -138,10 +138,6 @@ app_cli_transcribe(int argc, char **argv)
     app_cli_error(cmd, "--beam must be between 1 and 16");
     goto out;
   }
-  if (words) {
-    app_cli_error(cmd, "--word-timestamps (alignment heads + DTW) is not part of this build yet");
-    goto out;
-  }
   const char *dev = device ? device : "auto";
   if (strcmp(dev, "auto") && strcmp(dev, "cpu") && strncmp(dev, "cuda", 4)) {
     app_cli_error(cmd, "unknown device '%s' (auto, cpu, cuda)", dev);
@@ -184,6 +180,7 @@ app_cli_transcribe(int argc, char **argv)
   tp.translate = task && strcmp(task, "translate") == 0;
   tp.beam_size = beam;
   tp.initial_prompt = prompt;
+  tp.word_timestamps = words;
   tp.on_segment = on_segment;
   tp.on_progress = on_progress;
   tp.on_warning = on_warning;

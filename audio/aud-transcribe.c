@@ -16,6 +16,7 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "aud-align.h"
 #include "aud-decode.h"
 #include "aud-mel.h"
 
@@ -623,8 +624,6 @@ emit_segment(ctx *c, aud_transcript *out, double start, double end, double limit
     rc = aud_transcript_add(out, &seg);
     if (rc)
       fail(c, rc, "out of memory");
-    else if (c->p->on_segment)
-      c->p->on_segment(&out->segments[out->n_segments - 1], c->p->user_data);
   }
   free(text_tokens), free(text);
   return rc;
@@ -711,6 +710,7 @@ run(aud_whisper *w, const aud_tokenizer *tok, source *src, double duration, cons
     free(text);
   }
   int prompt_reset_since = 0;
+  double last_speech = 0; /* end of the last word spoken, for the word heuristics */
 
   size_t seek = 0; /* in frames */
   for (;;) {
@@ -853,6 +853,22 @@ run(aud_whisper *w, const aud_tokenizer *tok, source *src, double duration, cons
       }
     }
     (void)first_new_token;
+    if (!rc && p->word_timestamps && out->n_segments > n_before) {
+      char aerr[512] = "";
+      rc = _aud_align_words(w, tok, sotseq, ns, lang, out->segments + n_before, out->n_segments - n_before,
+                            time_offset, (int)segment_size, &last_speech, aerr, sizeof aerr);
+      if (rc)
+        fail(&c, rc, "%s", aerr);
+      /* Resume after the last word rather than the last timestamp token. */
+      double last_word_end = -1;
+      for (int i = out->n_segments - 1; i >= n_before && last_word_end < 0; i--)
+        if (out->segments[i].n_words > 0)
+          last_word_end = out->segments[i].words[out->segments[i].n_words - 1].end;
+      if (!rc && !single_ending && last_word_end > time_offset)
+        seek = (size_t)llround(last_word_end * SAMPLE_RATE / HOP);
+    }
+    for (int i = n_before; !rc && p->on_segment && i < out->n_segments; i++)
+      p->on_segment(&out->segments[i], p->user_data);
     if (!p->condition_on_previous_text || r.temperature > 0.5f)
       prompt_reset_since = n_all;
     decode_result_clear(&r);

@@ -41,6 +41,7 @@ typedef struct {
   int suppress_blank;            /* 1 */
   float max_initial_timestamp;   /* 1.0 s */
   int without_timestamps;        /* 0: timestamp tokens decide segments */
+  int word_timestamps;           /* words with times and probabilities, from cross-attention + DTW */
   uint64_t seed;                 /* for sampling */
 
   /* Called on the calling thread. */

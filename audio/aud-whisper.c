@@ -868,12 +868,22 @@ aud_whisper_get_encoder_output(aud_whisper *w, float *out)
   return 0;
 }
 
+/* Cross-attention scores wanted by the word aligner: for each (layer, head)
+ * pair, q . k * scale over every row and encoder position, (n_heads, n, T). */
+typedef struct {
+  const int *heads; /* n_heads pairs: layer, head */
+  int n_heads;
+  float *out;
+} qk_capture;
+
+static int capture_cross_qk(aud_whisper *w, int li, int n, const qk_capture *cap);
+
 /* The decoder over `n` rows. Row i is token tokens[i] of sequence seqs[i] at
  * position pos[i]; rows of one sequence are consecutive with consecutive
  * positions. Logits of rows out_rows[0..n_out) land in w->logits, in that order. */
 static int
 decode_rows(aud_whisper *w, int n, const int *seqs, const int32_t *tokens, const int *pos, const int *out_rows,
-            int n_out)
+            int n_out, const qk_capture *cap)
 {
   aud_whisper_hparams *hp = &w->hp;
   kern_backend_t be = w->be;
@@ -934,6 +944,8 @@ decode_rows(aud_whisper *w, int n, const int *seqs, const int32_t *tokens, const
     if (lin(w, w->dq, &L->cq, &h, n))
       return KERN_E_DEVICE;
     kern_tensor qq = heads(w->dq, n, nh), aq = heads(w->da, n, nh);
+    if (cap && capture_cross_qk(w, li, n, cap) != 0)
+      return KERN_E_DEVICE;
     OP(kern_attention(be, &aq, &qq, w->cross_k[li], w->cross_v[li], scale, 0, 0));
     if (lin(w, &h, &L->co, w->da, n))
       return KERN_E_DEVICE;
@@ -985,7 +997,7 @@ aud_whisper_decode(aud_whisper *w, int seq, const int32_t *tokens, int n, int n_
   }
   for (int i = 0; i < n; i++)
     seqs[i] = seq, pos[i] = n_past + i;
-  int rc = decode_rows(w, n, seqs, tokens, pos, logit_rows, n_logit_rows);
+  int rc = decode_rows(w, n, seqs, tokens, pos, logit_rows, n_logit_rows, NULL);
   free(seqs), free(pos);
   if (rc)
     return rc;
@@ -1008,7 +1020,7 @@ aud_whisper_decode_batch(aud_whisper *w, int n, const int *seqs, const int32_t *
     return fail(w, KERN_E_INVAL, "%d sequences in one batch (1 to 64)", n);
   for (int i = 0; i < n; i++)
     rows[i] = i;
-  int rc = decode_rows(w, n, seqs, tokens, n_past, rows, n);
+  int rc = decode_rows(w, n, seqs, tokens, n_past, rows, n, NULL);
   if (rc)
     return rc;
   if (logits && kern_tensor_get(w->logits, logits, 0, (size_t)n * (size_t)w->hp.n_vocab * sizeof(float)))
@@ -1033,4 +1045,108 @@ aud_whisper_seq_copy(aud_whisper *w, int dst, int src, int n_past)
     OP(kern_copy(w->be, &dv, &sv));
   }
   return 0;
+}
+
+/* Host-side q . k for the captured heads of layer li (a few heads, a few
+ * hundred tokens: cheap next to the decoder itself). */
+static int
+capture_cross_qk(aud_whisper *w, int li, int n, const qk_capture *cap)
+{
+  const aud_whisper_hparams *hp = &w->hp;
+  int64_t d = hp->n_text_state, nh = hp->n_text_head, hd = d / nh, T = hp->n_audio_ctx;
+  int any = 0;
+  for (int k = 0; k < cap->n_heads; k++)
+    any |= cap->heads[2 * k] == li;
+  if (!any)
+    return 0;
+  float *q = malloc((size_t)(d * n) * sizeof *q);      /* (n, d) */
+  float *kf = malloc((size_t)(T * d) * sizeof *kf);    /* (T, nh, hd) */
+  void *kraw = malloc(w->cross_k[li]->nbytes);
+  if (!q || !kf || !kraw) {
+    free(q), free(kf), free(kraw);
+    return fail(w, KERN_E_NOMEM, "out of memory");
+  }
+  int rc = 0;
+  if (kern_tensor_get(w->dq, q, 0, (size_t)(d * n) * sizeof *q) ||
+      kern_tensor_get(w->cross_k[li], kraw, 0, w->cross_k[li]->nbytes))
+    rc = fail_be(w, "cross-attention download");
+  if (!rc)
+    kern_dequantize_row(w->kv_type, kraw, kf, T * d);
+  double scale = 1.0 / sqrt((double)hd);
+  for (int k = 0; !rc && k < cap->n_heads; k++) {
+    if (cap->heads[2 * k] != li)
+      continue;
+    int h = cap->heads[2 * k + 1];
+    float *o = cap->out + (size_t)k * (size_t)n * (size_t)T;
+    for (int r = 0; r < n; r++)
+      for (int64_t t = 0; t < T; t++) {
+        double acc = 0;
+        const float *qr = q + (size_t)r * (size_t)d + (size_t)h * (size_t)hd;
+        const float *kr = kf + ((size_t)t * (size_t)nh + (size_t)h) * (size_t)hd;
+        for (int64_t i = 0; i < hd; i++)
+          acc += (double)qr[i] * kr[i];
+        o[(size_t)r * (size_t)T + (size_t)t] = (float)(acc * scale);
+      }
+  }
+  free(q), free(kf), free(kraw);
+  return rc;
+}
+
+int
+aud_whisper_cross_qk(aud_whisper *w, int seq, const int32_t *tokens, int n, const int *heads, int n_heads,
+                     float *qk, float *logits)
+{
+  const aud_whisper_hparams *hp = &w->hp;
+  if (n < 1 || n > w->max_rows)
+    return fail(w, KERN_E_INVAL, "%d tokens (1 to %d)", n, w->max_rows);
+  for (int k = 0; k < n_heads; k++)
+    if (heads[2 * k] < 0 || heads[2 * k] >= hp->n_text_layer || heads[2 * k + 1] < 0 ||
+        heads[2 * k + 1] >= hp->n_text_head)
+      return fail(w, KERN_E_INVAL, "alignment head (%d, %d) outside %d layers x %d heads", heads[2 * k],
+                  heads[2 * k + 1], hp->n_text_layer, hp->n_text_head);
+  int *seqs = malloc((size_t)n * sizeof *seqs), *pos = malloc((size_t)n * sizeof *pos);
+  int *rows = malloc((size_t)n * sizeof *rows);
+  if (!seqs || !pos || !rows) {
+    free(seqs), free(pos), free(rows);
+    return fail(w, KERN_E_NOMEM, "out of memory");
+  }
+  for (int i = 0; i < n; i++)
+    seqs[i] = seq, pos[i] = i, rows[i] = i;
+  qk_capture cap = { heads, n_heads, qk };
+  int rc = decode_rows(w, n, seqs, tokens, pos, rows, logits ? n : 1, &cap);
+  free(seqs), free(pos), free(rows);
+  if (!rc && logits &&
+      kern_tensor_get(w->logits, logits, 0, (size_t)n * (size_t)hp->n_vocab * sizeof(float)))
+    rc = fail_be(w, "logits download");
+  return rc;
+}
+
+int
+aud_whisper_alignment_heads(const aud_whisper *w, int *heads, int cap)
+{
+  const aud_whisper_hparams *hp = &w->hp;
+  /* CTranslate2 config.json and Hugging Face generation_config.json carry
+   * [[layer, head], ...]; otherwise the reference's default: every head of
+   * the second half of the decoder layers. */
+  const kern_meta *m = kern_weights_get_meta(w->weights, "config.alignment_heads");
+  int n = 0;
+  if (m && m->type == KERN_META_ARRAY && m->elem_type == KERN_META_ARRAY) {
+    for (uint64_t i = 0; i < m->n && n < cap; i++) {
+      const kern_meta *pair = kern_meta_array_item(m, i);
+      int64_t l, h;
+      if (!pair || kern_meta_array_int(pair, 0, &l) || kern_meta_array_int(pair, 1, &h) || l < 0 ||
+          l >= hp->n_text_layer || h < 0 || h >= hp->n_text_head)
+        continue;
+      heads[2 * n] = (int)l, heads[2 * n + 1] = (int)h;
+      n++;
+    }
+    if (n > 0)
+      return n;
+  }
+  for (int l = hp->n_text_layer / 2; l < hp->n_text_layer; l++)
+    for (int h = 0; h < hp->n_text_head && n < cap; h++) {
+      heads[2 * n] = l, heads[2 * n + 1] = h;
+      n++;
+    }
+  return n;
 }

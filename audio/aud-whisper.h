@@ -74,5 +74,16 @@ int aud_whisper_decode(aud_whisper *w, int seq, const int32_t *tokens, int n, in
  * for all of them. */
 int aud_whisper_decode_batch(aud_whisper *w, int n, const int *seqs, const int32_t *tokens, const int *n_past,
                              float *logits);
+/* Word alignment: runs the decoder over tokens (positions 0..n-1 of sequence
+ * `seq`) and writes the cross-attention scores q.k/sqrt(hd) (before softmax)
+ * of the given heads (n_heads pairs: layer, head) to qk, (n_heads, n,
+ * n_audio_ctx), and, when logits is not NULL, all rows' logits (n, n_vocab). */
+int aud_whisper_cross_qk(aud_whisper *w, int seq, const int32_t *tokens, int n, const int *heads, int n_heads,
+                         float *qk, float *logits);
+/* The model's alignment heads (from its config when it has them, else every
+ * head of the second half of the decoder layers) as pairs into heads (room
+ * for cap pairs); returns the count. */
+int aud_whisper_alignment_heads(const aud_whisper *w, int *heads, int cap);
+
 /* Makes sequence dst's first n_past cached positions a copy of src's (beam reorder). */
 int aud_whisper_seq_copy(aud_whisper *w, int dst, int src, int n_past);

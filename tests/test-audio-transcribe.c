@@ -98,6 +98,51 @@ test_prompt(gconstpointer data)
   g_free(path);
 }
 
+/* Word timestamps: the words spell the segment, lie inside it in order, and
+ * carry probabilities; a known prompt gets its 16 words. */
+static void
+test_words(void)
+{
+  if (skip_reason) {
+    g_test_skip(skip_reason);
+    return;
+  }
+  const char *path = SOUNDS "/agent-alreadyon.wav";
+  if (!g_file_test(path, G_FILE_TEST_EXISTS)) {
+    g_test_skip("asterisk-core-sounds-en-wav is not installed");
+    return;
+  }
+  aud_transcribe_params p = aud_transcribe_default_params();
+  p.language = "en";
+  p.word_timestamps = 1;
+  aud_transcript tr;
+  aud_transcript_init(&tr);
+  char *err = NULL;
+  g_assert_cmpint(aud_transcribe_file(model, tok, path, &p, &tr, &err), ==, 0);
+  int total = 0;
+  for (int i = 0; i < tr.n_segments; i++) {
+    const aud_segment *seg = &tr.segments[i];
+    GString *joined = g_string_new("");
+    for (int k = 0; k < seg->n_words; k++) {
+      const aud_word *wd = &seg->words[k];
+      g_test_message("%6.2f %6.2f %.2f %s", wd->start, wd->end, wd->probability, wd->word);
+      g_string_append(joined, wd->word);
+      g_assert_cmpfloat(wd->start, <=, wd->end);
+      g_assert_cmpfloat(wd->start, >=, seg->start - 1e-6);
+      g_assert_cmpfloat(wd->end, <=, seg->end + 1e-6);
+      if (k)
+        g_assert_cmpfloat(wd->start, >=, seg->words[k - 1].start);
+      g_assert_cmpfloat(wd->probability, >, 0);
+      g_assert_cmpfloat(wd->probability, <=, 1);
+    }
+    g_assert_cmpstr(joined->str, ==, seg->text);
+    total += seg->n_words;
+    g_string_free(joined, TRUE);
+  }
+  g_assert_cmpint(total, ==, 16);
+  aud_transcript_clear(&tr);
+}
+
 static void
 test_silence(void)
 {
@@ -189,6 +234,7 @@ main(int argc, char **argv)
     g_test_add_data_func(tp, &prompts[i], test_prompt);
     g_free(tp);
   }
+  g_test_add_func("/audio/transcribe/words", test_words);
   g_test_add_func("/audio/transcribe/silence", test_silence);
   g_test_add_func("/audio/transcribe/bad-files", test_bad_files);
   int rc = g_test_run();
