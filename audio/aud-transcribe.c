@@ -297,9 +297,15 @@ decode_window(ctx *c, const int32_t *init, int n_init, int sot_index, float t, d
     groups = beam = c->n_seq / 2;
   if (groups > c->n_seq)
     groups = c->n_seq;
+  if (groups > MAX_BEAMS)
+    groups = MAX_BEAMS;
+  if (beam > MAX_BEAMS)
+    beam = MAX_BEAMS;
   int max_candidates = beam > 1 ? (int)lround(beam * (c->p->patience > 0 ? c->p->patience : 1.0f)) : 0;
   if (max_candidates < 1)
     max_candidates = 1;
+  if (max_candidates > 3 * MAX_BEAMS)
+    max_candidates = 3 * MAX_BEAMS; /* fin[] also takes the live beams at the end */
   int sample_len = c->n_text_ctx / 2;
 
   /* Prefill: logits at the sot position (no-speech probability) and at the last. */

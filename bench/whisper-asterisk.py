@@ -62,7 +62,8 @@ def corpus(limit):
                 continue
             name, text = line.split(":", 1)
             text = text.strip()
-            if not text or re.fullmatch(r"\[.*\]", text):
+            # Tones are [bracketed], silences (parenthesized): not speech.
+            if not text or re.fullmatch(r"\[.*\]|\(.*\)", text):
                 continue
             path = os.path.join(SOUNDS, name.strip() + ".wav")
             if os.path.exists(path) and normalize(text):
@@ -71,11 +72,19 @@ def corpus(limit):
 
 
 def run_hark(hark, model, files, beam, threads, out_dir):
+    # Prompts in different folders share names (digits/7, silence/7): give each
+    # input a unique name so the outputs written beside -o do not collide.
+    links = []
+    for i, f in enumerate(files):
+        link = os.path.join(out_dir, "in-%04d-%s" % (i, os.path.basename(f)))
+        os.symlink(f, link)
+        links.append(link)
     t0 = time.time()
     r = subprocess.run([hark, "transcribe", "-m", model, "-l", "en", "--beam", str(beam), "--threads", str(threads),
-                        "--device", "cpu", "-f", "json", "-o", out_dir, "-q"] + files,
+                        "--device", "cpu", "-f", "json", "-o", out_dir, "-q"] + links,
                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     wall = time.time() - t0
+    files = links
     if r.returncode != 0:
         print(r.stderr, file=sys.stderr)
     hyps = []
