@@ -291,6 +291,7 @@ int
 main(int argc, char **argv)
 {
   g_test_init(&argc, &argv, NULL);
+  GPtrArray *cases = g_ptr_array_new_with_free_func(g_free);
   static const char *const models[] = { "tiny80", "tiny128" };
   static const char *const backends[] = { "cpu-ref", "cpu" };
   static const struct {
@@ -303,6 +304,7 @@ main(int argc, char **argv)
     for (size_t f = 0; f < G_N_ELEMENTS(formats); f++)
       for (size_t b = 0; b < G_N_ELEMENTS(backends); b++) {
         case_t *c = g_new0(case_t, 1);
+        g_ptr_array_add(cases, c);
         *c = (case_t){ models[m], formats[f].dir, backends[b], formats[f].bound, formats[f].int8 };
         char *path = g_strdup_printf("/audio/whisper/golden/%s/%s/%s", models[m],
                                      strcmp(formats[f].dir, "model.ggml.bin") ? formats[f].dir : "ggml", backends[b]);
@@ -311,5 +313,7 @@ main(int argc, char **argv)
       }
   g_test_add_func("/audio/whisper/bad-calls", test_bad_calls);
   g_test_add_func("/audio/whisper/malformed", test_malformed);
-  return g_test_run();
+  int rc = g_test_run();
+  g_ptr_array_unref(cases);
+  return rc;
 }
