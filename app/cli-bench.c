@@ -312,7 +312,7 @@ app_cli_bench(int argc, char **argv)
     g_string_append_printf(backends_json, "%s{\"name\":\"%s\",\"available\":true,\"copy_gbs\":%.2f}",
                            backends_json->len ? "," : "", names[bi], bw);
     if (!json) {
-      printf("\n%s%s (copy bandwidth %.1f GB/s)\n", names[bi], is_gpu ? "" : "", bw);
+      printf("\n%s (copy bandwidth %.1f GB/s)\n", names[bi], bw);
       printf("  %-48s %10s %9s %9s %7s\n", "op", "ms", "GB/s", "GFLOP/s", "of copy");
     }
     for (size_t ci = 0; ci < G_N_ELEMENTS(cases); ci++) {

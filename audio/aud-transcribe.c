@@ -335,10 +335,6 @@ decode_window(ctx *c, const int32_t *init, int n_init, int sot_index, float t, d
     if (g > 0 && aud_whisper_seq_copy(c->w, g, 0, n_init) != 0)
       return fail(c, KERN_E_DEVICE, "%s", aud_whisper_errmsg(c->w));
   }
-  float *rowbuf = malloc((size_t)c->V * sizeof *rowbuf);
-  if (!rowbuf)
-    return fail(c, KERN_E_NOMEM, "out of memory");
-
   for (int step = 0; step < sample_len && n_init + step < c->n_text_ctx; step++) {
     if (aborted(c)) {
       rc = KERN_E_ABORTED;
@@ -509,7 +505,6 @@ decode_window(ctx *c, const int32_t *init, int n_init, int sot_index, float t, d
     free(live[k].tokens);
   for (int k = 0; k < 4 * MAX_BEAMS; k++)
     free(fin[k].tokens);
-  free(rowbuf);
   if (rc)
     decode_result_clear(out);
   return rc;
@@ -810,7 +805,6 @@ run(aud_whisper *w, const aud_tokenizer *tok, source *src, double duration, cons
     int n = r.n;
     int single_ending = n >= 2 && tk[n - 2] < tb && tk[n - 1] >= tb;
     int n_before = out->n_segments;
-    int first_new_token = n_all;
     /* Slices between consecutive timestamp pairs. */
     int slices[512], n_slices = 0;
     for (int i = 1; i < n && n_slices < 511; i++)
@@ -858,7 +852,6 @@ run(aud_whisper *w, const aud_tokenizer *tok, source *src, double duration, cons
         n_all += n;
       }
     }
-    (void)first_new_token;
     if (!rc && p->word_timestamps && out->n_segments > n_before) {
       char aerr[512] = "";
       rc = _aud_align_words(w, tok, sotseq, ns, lang, out->segments + n_before, out->n_segments - n_before,

@@ -633,7 +633,7 @@ load_all(aud_whisper *w)
   }
 
   /* State and scratch. */
-  int64_t hd = d / hp->n_audio_head, T = hp->n_audio_ctx, nh = hp->n_audio_head;
+  int64_t T = hp->n_audio_ctx;
   int64_t dhd = d / hp->n_text_head, dnh = hp->n_text_head;
   w->kv_type = kern_backend_is_host(w->be) ? KERN_TYPE_F32 : KERN_TYPE_F16;
   for (int i = 0; i < hp->n_text_layer; i++) {
@@ -648,8 +648,6 @@ load_all(aud_whisper *w)
     if (!(w->self_k[s] = scratch(w, w->kv_type, dhd, dnh, hp->n_text_ctx)) ||
         !(w->self_v[s] = scratch(w, w->kv_type, dhd, dnh, hp->n_text_ctx)))
       return fail_be(w, "decoder cache");
-  (void)hd;
-  (void)nh;
   w->max_rows = hp->n_text_ctx > w->n_seq ? hp->n_text_ctx : w->n_seq;
   int64_t R = w->max_rows;
   if (!(w->mel_in = scratch(w, KERN_TYPE_F32, hp->n_mels, 2 * T, 1)) ||
@@ -887,7 +885,7 @@ decode_rows(aud_whisper *w, int n, const int *seqs, const int32_t *tokens, const
 {
   aud_whisper_hparams *hp = &w->hp;
   kern_backend_t be = w->be;
-  int64_t d = hp->n_text_state, nh = hp->n_text_head, T = hp->n_audio_ctx;
+  int64_t d = hp->n_text_state, nh = hp->n_text_head;
   if (n < 1 || n > w->max_rows)
     return fail(w, KERN_E_INVAL, "%d decoder rows (1 to %d)", n, w->max_rows);
   for (int i = 0; i < n; i++) {
@@ -959,7 +957,6 @@ decode_rows(aud_whisper *w, int n, const int *seqs, const int32_t *tokens, const
       return KERN_E_DEVICE;
     OP(kern_add(be, &x, &x, &h));
   }
-  (void)T;
   /* Gather the rows whose logits are wanted, then norm and project only them
    * (the vocabulary projection is the decoder's largest matmul). */
   for (int i = 0; i < n_out; i++) {
