@@ -6,260 +6,20 @@
  * memcpy; GPU: device-to-device copy) and, for memory-bound ops, the ratio of
  * their GB/s to it. Inputs are random (never zeros). */
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "app-cli.h"
 #include "kern-backend.h"
+#include "kern-bench.h"
 #include "kern-cpu.h"
 
-static int
-cmp_double(const void *a, const void *b)
-{
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
-}
-
-/* ---- host copy bandwidth ---------------------------------------------- */
-
-typedef struct {
-  char *dst;
-  const char *src;
-  size_t n;
-} copy_job;
-
-static void *
-copy_worker(void *arg)
-{
-  copy_job *j = arg;
-  memcpy(j->dst, j->src, j->n);
-  return NULL;
-}
-
-/* GB/s of a threaded memcpy (read + write counted) over `bytes`. */
-static double
-host_copy_bandwidth(size_t bytes, int threads)
-{
-  char *a = malloc(bytes), *b = malloc(bytes);
-  if (!a || !b) {
-    free(a), free(b);
-    return 0;
-  }
-  memset(a, 1, bytes);
-  memset(b, 2, bytes);
-  double best = 0;
-  for (int rep = 0; rep < 5; rep++) {
-    pthread_t th[64];
-    copy_job jobs[64];
-    size_t chunk = bytes / (size_t)threads;
-    double t0 = app_cli_now();
-    for (int i = 0; i < threads; i++) {
-      jobs[i] = (copy_job){ b + chunk * (size_t)i, a + chunk * (size_t)i, chunk };
-      pthread_create(&th[i], NULL, copy_worker, &jobs[i]);
-    }
-    for (int i = 0; i < threads; i++)
-      pthread_join(th[i], NULL);
-    double gbs = 2.0 * (double)(chunk * (size_t)threads) / (app_cli_now() - t0) / 1e9;
-    if (gbs > best)
-      best = gbs;
-  }
-  free(a), free(b);
-  return best;
-}
-
-/* ---- op cases -------------------------------------------------------- */
-
-typedef struct {
-  kern_backend_t be;
-  kern_tensor *t[6];
-  int n;
-} bench_state;
-
-static kern_tensor *
-rand_tensor(bench_state *st, int type, int n_dims, const int64_t *ne, uint64_t seed)
-{
-  kern_tensor *t = kern_tensor_new(st->be, type, n_dims, ne);
-  if (!t)
-    return NULL;
-  int64_t nel = ne[0];
-  for (int d = 1; d < n_dims; d++)
-    nel *= ne[d];
-  float *f = malloc((size_t)nel * sizeof *f);
-  void *q = malloc(t->nbytes);
-  if (!f || !q) {
-    free(f), free(q);
-    kern_tensor_free(t);
-    return NULL;
-  }
-  uint64_t s = seed * 0x9E3779B97F4A7C15ull + 1;
-  for (int64_t i = 0; i < nel; i++) {
-    s ^= s << 13, s ^= s >> 7, s ^= s << 17;
-    f[i] = (float)((double)(s >> 11) / 9007199254740992.0 - 0.5);
-  }
-  if (type == KERN_TYPE_I32) {
-    for (int64_t i = 0; i < nel; i++)
-      ((int32_t *)q)[i] = (int32_t)(i % 1000);
-  } else if (kern_type_can_quantize(type)) {
-    kern_quantize_row(type, f, q, nel);
-  } else {
-    /* Types without a quantizer (Q2_K, Q3_K): random bytes are valid blocks. */
-    for (size_t i = 0; i < t->nbytes; i++)
-      ((uint8_t *)q)[i] = (uint8_t)(i * 2654435761u >> 13);
-  }
-  kern_tensor_set(t, q, 0, t->nbytes);
-  free(f), free(q);
-  st->t[st->n++] = t;
-  return t;
-}
-
-typedef enum { B_MATMUL, B_ATTN, B_RMSNORM, B_SOFTMAX, B_COPY, B_ROPE, B_CONV1D } bench_kind;
-
-typedef struct {
-  const char *name;
-  bench_kind kind;
-  int type;
-  int64_t a, b, c, d;
-  int memory_bound;
-  int gpu_only;
-} bench_case;
-
-static const bench_case cases[] = {
-  { "matvec q4_0 4096x4096", B_MATMUL, KERN_TYPE_Q4_0, 4096, 4096, 1, 0, 1, 0 },
-  { "matvec q4_K 4096x4096", B_MATMUL, KERN_TYPE_Q4_K, 4096, 4096, 1, 0, 1, 0 },
-  { "matvec q8_0 4096x4096", B_MATMUL, KERN_TYPE_Q8_0, 4096, 4096, 1, 0, 1, 0 },
-  { "matvec q6_K 4096x4096", B_MATMUL, KERN_TYPE_Q6_K, 4096, 4096, 1, 0, 1, 0 },
-  { "matvec q4_K 4096x11008", B_MATMUL, KERN_TYPE_Q4_K, 4096, 11008, 1, 0, 1, 0 },
-  { "matvec q4_K 11008x4096", B_MATMUL, KERN_TYPE_Q4_K, 11008, 4096, 1, 0, 1, 0 },
-  { "matvec f16 4096x4096", B_MATMUL, KERN_TYPE_F16, 4096, 4096, 1, 0, 1, 0 },
-  { "matmul q4_K 4096x4096 x 64", B_MATMUL, KERN_TYPE_Q4_K, 4096, 4096, 64, 0, 0, 0 },
-  { "matmul f16 512x2048 x 1500 (whisper-base mlp)", B_MATMUL, KERN_TYPE_F16, 512, 2048, 1500, 0, 0, 0 },
-  { "matmul f32 512x512 x 1500", B_MATMUL, KERN_TYPE_F32, 512, 512, 1500, 0, 0, 0 },
-  { "matmul f16 4096x4096 x 4096", B_MATMUL, KERN_TYPE_F16, 4096, 4096, 4096, 0, 0, 1 },
-  { "matmul q4_K 4096x4096 x 512 (prefill)", B_MATMUL, KERN_TYPE_Q4_K, 4096, 4096, 512, 0, 0, 1 },
-  { "attention 64x8 1500x1500 f16 kv", B_ATTN, KERN_TYPE_F16, 64, 8, 1500, 1500, 0, 0 },
-  { "attention decode 128x32 kv8 4096 keys f16", B_ATTN, KERN_TYPE_F16, 128, 32, 1, 4096, 1, 0 },
-  { "rmsnorm 4096 x 512", B_RMSNORM, KERN_TYPE_F32, 4096, 512, 0, 0, 1, 0 },
-  { "softmax 1500 x 12000", B_SOFTMAX, KERN_TYPE_F32, 1500, 12000, 0, 0, 1, 0 },
-  { "rope neox 128x32 x 512", B_ROPE, KERN_TYPE_F32, 128, 32, 512, 0, 1, 0 },
-  { "copy f32->f16 16M", B_COPY, KERN_TYPE_F16, 1 << 24, 0, 0, 0, 1, 0 },
-  { "conv1d 512->512 k3 s2 x 3000 (whisper-base conv2)", B_CONV1D, KERN_TYPE_F16, 512, 3000, 512, 3, 0, 0 },
-};
-
-/* Sets up the case; returns the runner's argument tensors in st. bytes/flops out. */
-static int
-bench_setup(bench_state *st, const bench_case *c, double *bytes, double *flops)
-{
-  const kern_type_traits *tr = kern_type_get_traits(c->type);
-  switch (c->kind) {
-  case B_MATMUL: {
-    int64_t K = c->a, N = c->b, M = c->c;
-    const int64_t wne[2] = { K, N }, xne[2] = { K, M }, yne[2] = { N, M };
-    if (!rand_tensor(st, c->type, 2, wne, 1) || !rand_tensor(st, KERN_TYPE_F32, 2, xne, 2) ||
-        !rand_tensor(st, KERN_TYPE_F32, 2, yne, 3))
-      return -1;
-    *bytes = (double)kern_type_row_size(c->type, K) * (double)N + 4.0 * (double)(K * M + N * M);
-    *flops = 2.0 * (double)K * (double)N * (double)M;
-    return 0;
-  }
-  case B_ATTN: {
-    int64_t hd = c->a, nh = c->b, Tq = c->c, Tk = c->d, nkv = c->memory_bound ? nh / 4 : nh;
-    const int64_t qne[3] = { hd, nh, Tq }, kne[3] = { hd, nkv, Tk };
-    if (!rand_tensor(st, KERN_TYPE_F32, 3, qne, 1) || !rand_tensor(st, c->type, 3, kne, 2) ||
-        !rand_tensor(st, c->type, 3, kne, 3) || !rand_tensor(st, KERN_TYPE_F32, 3, qne, 4))
-      return -1;
-    *bytes = 2.0 * (double)kern_type_row_size(c->type, hd * nkv * Tk) + 8.0 * (double)(hd * nh * Tq);
-    *flops = 4.0 * (double)hd * (double)nh * (double)Tq * (double)Tk;
-    return 0;
-  }
-  case B_RMSNORM:
-  case B_SOFTMAX: {
-    const int64_t ne[2] = { c->a, c->b }, gne[1] = { c->a };
-    if (!rand_tensor(st, KERN_TYPE_F32, 2, ne, 1) || !rand_tensor(st, KERN_TYPE_F32, 2, ne, 2) ||
-        !rand_tensor(st, KERN_TYPE_F32, 1, gne, 3))
-      return -1;
-    *bytes = 8.0 * (double)(c->a * c->b);
-    *flops = 5.0 * (double)(c->a * c->b);
-    return 0;
-  }
-  case B_ROPE: {
-    const int64_t ne[3] = { c->a, c->b, c->c }, pne[1] = { c->c };
-    if (!rand_tensor(st, KERN_TYPE_F32, 3, ne, 1) || !rand_tensor(st, KERN_TYPE_I32, 1, pne, 2))
-      return -1;
-    *bytes = 8.0 * (double)(c->a * c->b * c->c);
-    *flops = 6.0 * (double)(c->a * c->b * c->c);
-    return 0;
-  }
-  case B_COPY: {
-    const int64_t ne[1] = { c->a };
-    if (!rand_tensor(st, KERN_TYPE_F32, 1, ne, 1) || !rand_tensor(st, c->type, 1, ne, 2))
-      return -1;
-    *bytes = (4.0 + (double)tr->type_size) * (double)c->a;
-    *flops = 0;
-    return 0;
-  }
-  case B_CONV1D: {
-    int64_t Cin = c->a, T = c->b, Cout = c->c, K = c->d, Tout = (T + 2 - K) / 2 + 1;
-    const int64_t xne[2] = { Cin, T }, wne[3] = { K, Cin, Cout }, yne[2] = { Cout, Tout };
-    if (!rand_tensor(st, KERN_TYPE_F32, 2, xne, 1) || !rand_tensor(st, c->type, 3, wne, 2) ||
-        !rand_tensor(st, KERN_TYPE_F32, 2, yne, 3))
-      return -1;
-    *bytes = 4.0 * (double)(Cin * T + Cout * Tout) + (double)tr->type_size * (double)(K * Cin * Cout);
-    *flops = 2.0 * (double)(K * Cin * Cout * Tout);
-    return 0;
-  }
-  }
-  return -1;
-}
-
-static int
-bench_run(bench_state *st, const bench_case *c)
-{
-  kern_backend_t be = st->be;
-  kern_tensor **t = st->t;
-  switch (c->kind) {
-  case B_MATMUL: return kern_matmul(be, t[2], t[0], t[1], NULL);
-  case B_ATTN: return kern_attention(be, t[3], t[0], t[1], t[2], 0.125f, c->memory_bound, c->d - 1);
-  case B_RMSNORM: return kern_rmsnorm(be, t[1], t[0], t[2], 1e-6f);
-  case B_SOFTMAX: return kern_softmax(be, t[1], t[0], 1.0f);
-  case B_ROPE: {
-    kern_rope_params p = { .n_rot = (int)c->a, .mode = KERN_ROPE_NEOX, .base = 10000, .freq_scale = 1 };
-    return kern_rope(be, t[0], t[0], t[1], &p);
-  }
-  case B_COPY: return kern_copy(be, t[1], t[0]);
-  case B_CONV1D: return kern_conv1d(be, t[2], t[0], t[1], NULL, 2, 1);
-  }
-  return -1;
-}
 
 typedef struct {
   const char *backend;
   const char *op;
-  double ms, gbs, gflops, ratio;
-  const char *error;
-} bench_result;
-
-static double
-device_copy_bandwidth(kern_backend_t be)
-{
-  bench_state st = { be, { 0 }, 0 };
-  const int64_t ne[1] = { 64 << 20 }; /* 256 MiB of f32 */
-  if (!rand_tensor(&st, KERN_TYPE_F32, 1, ne, 1) || !rand_tensor(&st, KERN_TYPE_F32, 1, ne, 2))
-    return 0;
-  double best = 0;
-  for (int rep = 0; rep < 6; rep++) {
-    kern_backend_sync(be);
-    double t0 = app_cli_now();
-    if (kern_copy(be, st.t[1], st.t[0]) != 0 || kern_backend_sync(be) != 0)
-      break;
-    double gbs = 2.0 * (double)st.t[0]->nbytes / (app_cli_now() - t0) / 1e9;
-    if (rep > 0 && gbs > best)
-      best = gbs;
-  }
-  for (int i = 0; i < st.n; i++)
-    kern_tensor_free(st.t[i]);
-  return best;
-}
+  kern_bench_result r;
+} bench_row;
 
 int
 app_cli_bench(int argc, char **argv)
@@ -287,10 +47,10 @@ app_cli_bench(int argc, char **argv)
 
   kern_cpu_info cpu;
   kern_cpu_info_get(&cpu);
-  double host_bw = host_copy_bandwidth((size_t)512 << 20, cpu.physical_cores);
+  double host_bw = kern_bench_host_copy_bandwidth((size_t)512 << 20, cpu.physical_cores);
   const char *names[3] = { "cpu", "cuda", "cpu-ref" };
   int n_backends = with_ref ? 3 : 2;
-  GArray *results = g_array_new(FALSE, TRUE, sizeof(bench_result));
+  GArray *rows = g_array_new(FALSE, TRUE, sizeof(bench_row));
   GString *backends_json = g_string_new("");
   if (!json)
     printf("host memory copy bandwidth: %.1f GB/s (%d threads)\n", host_bw, cpu.physical_cores);
@@ -308,56 +68,34 @@ app_cli_bench(int argc, char **argv)
       continue;
     }
     int is_gpu = !kern_backend_is_host(be);
-    double bw = is_gpu ? device_copy_bandwidth(be) : host_bw;
+    double bw = is_gpu ? kern_bench_device_copy_bandwidth(be) : host_bw;
     g_string_append_printf(backends_json, "%s{\"name\":\"%s\",\"available\":true,\"copy_gbs\":%.2f}",
                            backends_json->len ? "," : "", names[bi], bw);
     if (!json) {
       printf("\n%s (copy bandwidth %.1f GB/s)\n", names[bi], bw);
       printf("  %-48s %10s %9s %9s %7s\n", "op", "ms", "GB/s", "GFLOP/s", "of copy");
     }
-    for (size_t ci = 0; ci < G_N_ELEMENTS(cases); ci++) {
-      const bench_case *c = &cases[ci];
-      if ((c->gpu_only && !is_gpu) || (only && !strstr(c->name, only)))
+    for (int ci = 0; ci < kern_bench_n_cases(); ci++) {
+      const char *name = kern_bench_case_name(ci);
+      int flags = kern_bench_case_flags(ci);
+      if (((flags & KERN_BENCH_GPU_ONLY) && !is_gpu) || (only && !strstr(name, only)))
         continue;
-      if (bi == 2 && (c->kind == B_MATMUL ? c->c > 1 : c->kind == B_ATTN && c->c > 1))
+      if (bi == 2 && (flags & KERN_BENCH_HEAVY))
         continue; /* the reference would take minutes */
-      bench_result r = { .backend = names[bi], .op = c->name };
-      bench_state st = { be, { 0 }, 0 };
-      double bytes = 0, flops = 0;
-      if (bench_setup(&st, c, &bytes, &flops) != 0) {
-        r.error = "out of memory";
-      } else if (bench_run(&st, c) != 0 || kern_backend_sync(be) != 0) { /* warm-up */
-        r.error = kern_backend_errmsg(be);
-      } else {
-        double times[64];
-        int n = 0;
-        double start = app_cli_now();
-        while (n < 64 && (n < 3 || app_cli_now() - start < min_time)) {
-          double t0 = app_cli_now();
-          bench_run(&st, c);
-          kern_backend_sync(be);
-          times[n++] = app_cli_now() - t0;
-        }
-        qsort(times, (size_t)n, sizeof times[0], cmp_double);
-        double t = times[n / 2];
-        r.ms = t * 1e3;
-        r.gbs = bytes / t / 1e9;
-        r.gflops = flops / t / 1e9;
-        r.ratio = c->memory_bound && bw > 0 ? r.gbs / bw : NAN;
-      }
+      bench_row row = { .backend = names[bi], .op = name };
+      kern_bench_case_run(be, ci, min_time, bw, &row.r);
+      kern_bench_result *r = &row.r;
       if (!json) {
-        if (r.error)
-          printf("  %-48s %s\n", c->name, r.error);
-        else if (isnan(r.ratio))
-          printf("  %-48s %10.3f %9.1f %9.1f %7s\n", c->name, r.ms, r.gbs, r.gflops, "");
+        if (r->error)
+          printf("  %-48s %s\n", name, r->error);
+        else if (r->of_copy < 0)
+          printf("  %-48s %10.3f %9.1f %9.1f %7s\n", name, r->ms, r->gbs, r->gflops, "");
         else
-          printf("  %-48s %10.3f %9.1f %9.1f %6.0f%%\n", c->name, r.ms, r.gbs, r.gflops, 100 * r.ratio);
+          printf("  %-48s %10.3f %9.1f %9.1f %6.0f%%\n", name, r->ms, r->gbs, r->gflops, 100 * r->of_copy);
         fflush(stdout);
       }
-      r.error = r.error ? g_strdup(r.error) : NULL;
-      g_array_append_val(results, r);
-      for (int i = 0; i < st.n; i++)
-        kern_tensor_free(st.t[i]);
+      r->error = r->error ? g_strdup(r->error) : NULL;
+      g_array_append_val(rows, row);
     }
     kern_backend_free(be);
   }
@@ -367,23 +105,27 @@ app_cli_bench(int argc, char **argv)
     kern_cpu_features_string(cpu.features, features, sizeof features);
     printf("{\"cpu\":\"%s\",\"cpu_features\":\"%s\",\"host_copy_gbs\":%.2f,\"backends\":[%s],\"results\":[", cpu.model,
            features, host_bw, backends_json->str);
-    for (guint i = 0; i < results->len; i++) {
-      bench_result *r = &g_array_index(results, bench_result, i);
-      printf("%s{\"backend\":\"%s\",\"op\":\"%s\"", i ? "," : "", r->backend, r->op);
-      if (r->error)
-        printf(",\"error\":\"%s\"}", r->error);
-      else {
+    for (guint i = 0; i < rows->len; i++) {
+      bench_row *row = &g_array_index(rows, bench_row, i);
+      kern_bench_result *r = &row->r;
+      printf("%s{\"backend\":\"%s\",\"op\":\"%s\"", i ? "," : "", row->backend, row->op);
+      if (r->error) {
+        GString *e = g_string_new(NULL);
+        app_cli_json_string(e, r->error);
+        printf(",\"error\":%s}", e->str);
+        g_string_free(e, TRUE);
+      } else {
         char ratio[32] = "null";
-        if (!isnan(r->ratio))
-          snprintf(ratio, sizeof ratio, "%.3f", r->ratio);
+        if (r->of_copy >= 0)
+          snprintf(ratio, sizeof ratio, "%.3f", r->of_copy);
         printf(",\"ms\":%.4f,\"gbs\":%.2f,\"gflops\":%.2f,\"of_copy\":%s}", r->ms, r->gbs, r->gflops, ratio);
       }
     }
     printf("]}\n");
   }
-  for (guint i = 0; i < results->len; i++)
-    g_free((char *)g_array_index(results, bench_result, i).error);
-  g_array_free(results, TRUE);
+  for (guint i = 0; i < rows->len; i++)
+    g_free((char *)g_array_index(rows, bench_row, i).r.error);
+  g_array_free(rows, TRUE);
   g_string_free(backends_json, TRUE);
   g_free(only);
   return APP_EXIT_OK;

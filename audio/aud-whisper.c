@@ -763,6 +763,12 @@ aud_whisper_backend_name(const aud_whisper *w)
 }
 
 int
+aud_whisper_sync(aud_whisper *w)
+{
+  return kern_backend_sync(w->be) != 0 ? fail_be(w, "sync") : 0;
+}
+
+int
 aud_whisper_get_n_seq(const aud_whisper *w)
 {
   return w->n_seq;

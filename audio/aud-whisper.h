@@ -50,6 +50,9 @@ const aud_whisper_hparams *aud_whisper_get_hparams(const aud_whisper *w);
 const kern_weights *aud_whisper_get_weights(const aud_whisper *w);
 const char *aud_whisper_errmsg(const aud_whisper *w);
 const char *aud_whisper_backend_name(const aud_whisper *w);
+/* Waits for the work queued on the backend (a GPU runs ops asynchronously);
+ * for benchmarks, which time whole calls. */
+int aud_whisper_sync(aud_whisper *w);
 /* Decoder sequences (KV caches) this context keeps: aud_whisper_params.n_seq. */
 int aud_whisper_get_n_seq(const aud_whisper *w);
 /* Mel filterbank stored in the model file, (n_mels, 201), or NULL when the

@@ -9,13 +9,17 @@
  * transformers running on the weights CTranslate2's int8 quantization keeps;
  * Hark holds those as F16 (11-bit mantissa), hence its bound of 3e-3, still
  * ten times below the 1-4 % a wrong scale or requantization gives.
+ * On CUDA the GEMMs take their activations as F16 (tensor cores; measured on
+ * an H100: encoder 5e-4, logits 1.6e-3 relative), so the bound there is 5e-3.
  * Malformed models give errors, not crashes. */
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "aud-whisper.h"
+#include "kern-backend.h"
 
 typedef struct {
   char *name;
@@ -145,6 +149,17 @@ test_golden(gconstpointer data)
   p.backend = c->backend;
   p.n_seq = 2;
   char *err = NULL;
+  if (!strcmp(c->backend, "cuda")) {
+    kern_backend_t probe = kern_backend_new("cuda", NULL, &err);
+    if (!probe) {
+      g_test_skip(err);
+      free(err);
+      golden_free(&g);
+      g_free(mpath);
+      return;
+    }
+    kern_backend_free(probe);
+  }
   aud_whisper *w = aud_whisper_open(mpath, &p, &err);
   if (!w)
     g_error("%s: %s", mpath, err);
@@ -160,7 +175,8 @@ test_golden(gconstpointer data)
   g_assert_cmpint(aud_whisper_get_encoder_output(w, eo), ==, 0);
   double de = rel_diff(eo, enc->data, enc->n);
   g_test_message("%s %s: encoder rel diff %.3g", c->model, c->format, de);
-  g_assert_cmpfloat(de, <=, c->bound);
+  const double bound = strcmp(c->backend, "cuda") ? c->bound : 5e-3;
+  g_assert_cmpfloat(de, <=, bound);
 
   /* All logits of a fixed token sequence. */
   const record *toks = golden_get(&g, "tokens"), *lg = golden_get(&g, c->int8 ? "int8_logits" : "logits");
@@ -176,14 +192,14 @@ test_golden(gconstpointer data)
     g_error("decode: %s", aud_whisper_errmsg(w));
   double dl = rel_diff(logits, lg->data, (size_t)n * V);
   g_test_message("%s %s: logits rel diff %.3g", c->model, c->format, dl);
-  g_assert_cmpfloat(dl, <=, c->bound);
+  g_assert_cmpfloat(dl, <=, bound);
 
   /* The same sequence fed one token at a time through the KV cache, on sequence 1. */
   float *step = g_new(float, V);
   for (int i = 0; i < n; i++) {
     g_assert_cmpint(aud_whisper_decode(w, 1, (const int32_t *)toks->data + i, 1, i, NULL, 0, step), ==, 0);
     double ds = rel_diff(step, (const float *)lg->data + (size_t)i * V, V);
-    g_assert_cmpfloat(ds, <=, c->bound);
+    g_assert_cmpfloat(ds, <=, bound);
   }
 
   /* Greedy continuation. */
@@ -192,16 +208,36 @@ test_golden(gconstpointer data)
   int32_t *seq = g_new(int32_t, np + ng);
   memcpy(seq, pre->data, (size_t)np * 4);
   g_assert_cmpint(aud_whisper_decode(w, 0, seq, np, 0, NULL, 0, step), ==, 0);
-  int matches = 0;
+  /* Greedy steps follow the golden tokens (teacher forcing), so one differing
+   * choice does not derail the rest. A differing choice is allowed only at a
+   * near-tie: where the golden token's logit is within the backend's error
+   * bound of the best one (CUDA's F16 activations). */
+  int matches = 0, near_ties = 0;
+  double min_gap = INFINITY;
   for (int i = 0; i < ng; i++) {
-    seq[np + i] = argmax(step, V);
-    matches += seq[np + i] == ((const int32_t *)gr->data)[i];
+    int32_t want = ((const int32_t *)gr->data)[i];
+    int best = argmax(step, V);
+    double scale = 0;
+    for (int v = 0; v < V; v++)
+      scale = fmax(scale, fabs(step[v]));
+    double gap = (step[best] - step[want]) / (scale > 0 ? scale : 1);
+    int second = best == 0 ? 1 : 0;
+    for (int v = 0; v < V; v++)
+      if (v != best && step[v] > step[second])
+        second = v;
+    min_gap = fmin(min_gap, (step[best] - step[second]) / (scale > 0 ? scale : 1));
+    if (best == want)
+      matches++;
+    else if (gap <= 2 * bound)
+      near_ties++;
+    seq[np + i] = want;
     if (i + 1 < ng)
       g_assert_cmpint(aud_whisper_decode(w, 0, &seq[np + i], 1, np + i, NULL, 0, step), ==, 0);
   }
-  g_test_message("%s %s: greedy %d/%d tokens match", c->model, c->format, matches, ng);
+  g_test_message("%s %s: greedy %d/%d tokens match, %d near-ties, smallest top-2 gap %.3g", c->model, c->format,
+                 matches, ng, near_ties, min_gap);
   if (!c->int8) /* the greedy run used the unquantized weights */
-    g_assert_cmpint(matches, ==, ng);
+    g_assert_cmpint(matches + (strcmp(c->backend, "cuda") ? 0 : near_ties), ==, ng);
 
   /* Beams: copy sequence 0's cache to 1 and step both in one batch; each row
    * must equal a single-sequence step. */
@@ -293,7 +329,7 @@ main(int argc, char **argv)
   g_test_init(&argc, &argv, NULL);
   GPtrArray *cases = g_ptr_array_new_with_free_func(g_free);
   static const char *const models[] = { "tiny80", "tiny128" };
-  static const char *const backends[] = { "cpu-ref", "cpu" };
+  static const char *const backends[] = { "cpu-ref", "cpu", "cuda" };
   static const struct {
     const char *dir;
     double bound;

@@ -1,7 +1,10 @@
 /* test-kernels-cpu.c: CPU identification and the status-code names. */
 #include <glib.h>
+#include <math.h>
 #include <string.h>
 
+#include "kern-backend.h"
+#include "kern-bench.h"
 #include "kern-cpu.h"
 #include "kern-error.h"
 
@@ -73,6 +76,41 @@ test_strerror(void)
   g_assert_cmpstr(kern_strerror(-1000), ==, "unknown error");
 }
 
+/* The op benchmark table behind `hark bench ops` and bench/bench-gpu: every
+ * name is distinct, a small case runs and gives consistent numbers, and a bad
+ * index is an error rather than a crash. */
+static void
+test_bench_cases(void)
+{
+  int n = kern_bench_n_cases();
+  g_assert_cmpint(n, >, 10);
+  int rms = -1;
+  for (int i = 0; i < n; i++) {
+    const char *name = kern_bench_case_name(i);
+    g_assert_nonnull(name);
+    for (int j = 0; j < i; j++)
+      g_assert_cmpstr(kern_bench_case_name(j), !=, name);
+    if (strstr(name, "rmsnorm"))
+      rms = i;
+  }
+  g_assert_null(kern_bench_case_name(n));
+  g_assert_cmpint(rms, >=, 0);
+  g_assert_true(kern_bench_case_flags(rms) & KERN_BENCH_MEMORY_BOUND);
+
+  kern_backend_t be = kern_backend_new("cpu", NULL, NULL);
+  g_assert_nonnull(be);
+  kern_bench_result r;
+  g_assert_cmpint(kern_bench_case_run(be, rms, 0.01, 10.0, &r), ==, 0);
+  g_assert_null(r.error);
+  g_assert_cmpfloat(r.ms, >, 0);
+  /* GB/s is bytes over time: 4096 x 512 floats read and written. */
+  g_assert_cmpfloat(fabs(r.gbs - 8.0 * 4096 * 512 / (r.ms * 1e-3) / 1e9), <, 1e-6 * r.gbs);
+  g_assert_cmpfloat(fabs(r.of_copy - r.gbs / 10.0), <, 1e-9 * r.gbs);
+  g_assert_cmpint(kern_bench_case_run(be, n, 0.01, 10.0, &r), ==, -1);
+  g_assert_nonnull(r.error);
+  kern_backend_free(be);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -81,5 +119,6 @@ main(int argc, char **argv)
   g_test_add_func("/kernels/cpu/features-consistent", test_features_consistent);
   g_test_add_func("/kernels/cpu/features-string", test_features_string);
   g_test_add_func("/kernels/error/strerror", test_strerror);
+  g_test_add_func("/kernels/bench/cases", test_bench_cases);
   return g_test_run();
 }

@@ -95,7 +95,7 @@ __global__ void
 topk_kernel(int32_t *__restrict__ out_idx, float *__restrict__ out_val, const float *__restrict__ x, int64_t n,
             int64_t rows, int k)
 {
-  extern __shared__ unsigned long long sel[]; /* (k) selected (key, ~index) pairs */
+  extern __shared__ __align__(16) unsigned long long sel[]; /* (k rounded up to even) (key, ~index) pairs */
   __shared__ unsigned int hist[256];
   __shared__ unsigned int s_prefix, s_kk, s_count_gt, s_taken_eq;
   __shared__ unsigned int warp_count[KC_WARP];
@@ -174,14 +174,20 @@ topk_kernel(int32_t *__restrict__ out_idx, float *__restrict__ out_val, const fl
       if (taken + total >= need_eq) /* the same for every thread */
         break;
     }
+    if (threadIdx.x == 0 && (k & 1))
+      sel[k] = 0; /* the pad pair: below every real pair (~index is never 0) */
     __syncthreads();
 
-    /* Output position of each pair = number of larger pairs (pairs are distinct). */
+    /* Output position of each pair = number of larger pairs (pairs are distinct).
+     * Pairs are read two at a time over the padded, even-length array. */
+    const int kp = (k + 1) & ~1;
     for (int a = threadIdx.x; a < k; a += blockDim.x) {
       const unsigned long long pa = sel[a];
       int rank = 0;
-      for (int b = 0; b < k; b++)
-        rank += sel[b] > pa;
+      for (int b = 0; b < kp; b += 2) {
+        const ulonglong2 two = *reinterpret_cast<const ulonglong2 *>(&sel[b]);
+        rank += (two.x > pa) + (two.y > pa);
+      }
       const uint32_t idx = 0xffffffffu - (uint32_t)(pa & 0xffffffffull);
       out_idx[r * k + rank] = (int32_t)idx;
       out_val[r * k + rank] = xr[idx];
@@ -213,7 +219,10 @@ _kern_cuda_topk(kern_backend_t be, kern_tensor *idx, kern_tensor *val, const ker
   if (k > TOPK_MAX_K)
     return _kern_cuda_error(be, KERN_E_UNSUPPORTED, "topk: k = %d, the CUDA kernel takes at most %d", k,
                             TOPK_MAX_K);
-  const size_t smem = (size_t)k * sizeof(unsigned long long);
+  /* An even number of pairs: the rank loop reads them 16 bytes at a time (an
+   * odd k once had the compiler's wide loads run 8 bytes past the array, seen
+   * by compute-sanitizer on an H200). */
+  const size_t smem = (size_t)((k + 1) & ~1) * sizeof(unsigned long long);
   topk_kernel<<<kc_grid_rows(rows), kc_row_threads(n, TOPK_THREADS), smem, kern_cuda_ctx_of(be)->stream>>>(
       (int32_t *)idx->data, (float *)val->data, (const float *)x->data, n, rows, k);
   CUDA_CHECK_LAUNCH("topk_kernel");
