@@ -1132,8 +1132,11 @@ aud_whisper_alignment_heads(const aud_whisper *w, int *heads, int cap)
    * [[layer, head], ...]; otherwise the reference's default: every head of
    * the second half of the decoder layers. */
   const kern_meta *m = kern_weights_get_meta(w->weights, "config.alignment_heads");
+  if (!m)
+    m = kern_weights_get_meta(w->weights, "generation_config.alignment_heads");
   int n = 0;
-  if (m && m->type == KERN_META_ARRAY && m->elem_type == KERN_META_ARRAY) {
+  /* From JSON an array of arrays has elem_type NULL (items read one by one). */
+  if (m && m->type == KERN_META_ARRAY && (m->elem_type == KERN_META_ARRAY || m->elem_type == KERN_META_NULL)) {
     for (uint64_t i = 0; i < m->n && n < cap; i++) {
       const kern_meta *pair = kern_meta_array_item(m, i);
       int64_t l, h;

@@ -323,6 +323,78 @@ test_malformed(void)
   g_free(tmp), g_free(bad), g_free(buf), g_free(src);
 }
 
+/* Copies a model directory to a temp dir, adds `extra` as file `name` (or
+ * replaces it), and returns the alignment heads the model reports. */
+static int
+heads_with(const char *model_dir, const char *name, const char *extra, int *heads, int cap)
+{
+  char *tmp = g_dir_make_tmp("hark-heads-XXXXXX", NULL);
+  GDir *d = g_dir_open(model_dir, 0, NULL);
+  const char *f;
+  while ((f = g_dir_read_name(d))) {
+    char *src = g_build_filename(model_dir, f, NULL), *dst = g_build_filename(tmp, f, NULL), *buf;
+    gsize len;
+    g_assert_true(g_file_get_contents(src, &buf, &len, NULL));
+    if (!strcmp(f, name) && extra) { /* config.json: insert the member after '{' */
+      char *merged = g_strdup_printf("{%s,%s", extra, strchr(buf, '{') + 1);
+      g_free(buf);
+      buf = merged, len = strlen(merged);
+    }
+    g_assert_true(g_file_set_contents(dst, buf, (gssize)len, NULL));
+    g_free(src), g_free(dst), g_free(buf);
+  }
+  g_dir_close(d);
+  char *path = g_build_filename(tmp, name, NULL);
+  if (!g_file_test(path, G_FILE_TEST_EXISTS)) {
+    char *doc = g_strdup_printf("{%s}", extra);
+    g_assert_true(g_file_set_contents(path, doc, -1, NULL));
+    g_free(doc);
+  }
+  char *err = NULL;
+  aud_whisper *w = aud_whisper_open(tmp, NULL, &err);
+  if (!w)
+    g_error("%s", err);
+  int n = aud_whisper_alignment_heads(w, heads, cap);
+  aud_whisper_free(w);
+  d = g_dir_open(tmp, 0, NULL);
+  while ((f = g_dir_read_name(d))) {
+    char *p = g_build_filename(tmp, f, NULL);
+    g_unlink(p);
+    g_free(p);
+  }
+  g_dir_close(d);
+  g_rmdir(tmp);
+  g_free(path), g_free(tmp);
+  return n;
+}
+
+/* Alignment heads come from CTranslate2's config.json and from Hugging Face's
+ * generation_config.json ([[layer, head], ...]; pairs outside the model are
+ * ignored); without them, every head of the second half of the decoder. */
+static void
+test_alignment_heads(void)
+{
+  int heads[64];
+  char *hf = data_path("tiny80", "hf"), *ct2 = data_path("tiny80", "ct2");
+  int n = heads_with(hf, "generation_config.json", "\"alignment_heads\": [[1, 0], [0, 3], [9, 9]]", heads, 32);
+  g_assert_cmpint(n, ==, 2);
+  g_assert_cmpint(heads[0], ==, 1);
+  g_assert_cmpint(heads[1], ==, 0);
+  g_assert_cmpint(heads[2], ==, 0);
+  g_assert_cmpint(heads[3], ==, 3);
+  n = heads_with(hf, "config.json", NULL, heads, 32); /* none given: the default */
+  g_assert_cmpint(n, ==, 4);                          /* decoder layer 1 of 2, 4 heads */
+  for (int i = 0; i < n; i++) {
+    g_assert_cmpint(heads[2 * i], ==, 1);
+    g_assert_cmpint(heads[2 * i + 1], ==, i);
+  }
+  n = heads_with(ct2, "config.json", NULL, heads, 32); /* its config.json says [[0, 0]] */
+  g_assert_cmpint(n, ==, 1);
+  g_assert_cmpint(heads[0], ==, 0);
+  g_assert_cmpint(heads[1], ==, 0);
+  g_free(hf), g_free(ct2);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -348,6 +420,7 @@ main(int argc, char **argv)
         g_free(path);
       }
   g_test_add_func("/audio/whisper/bad-calls", test_bad_calls);
+  g_test_add_func("/audio/whisper/alignment-heads", test_alignment_heads);
   g_test_add_func("/audio/whisper/malformed", test_malformed);
   int rc = g_test_run();
   g_ptr_array_unref(cases);
