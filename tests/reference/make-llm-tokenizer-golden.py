@@ -36,6 +36,8 @@ DATA = os.path.join(HERE, "..", "data", "llm")
 VOCABS = [
     ("llama3", os.path.join(DATA, "vocab-llama3.gguf")),
     ("qwen2", os.path.join(DATA, "vocab-qwen2.gguf")),
+    ("gpt2", os.path.join(DATA, "vocab-gpt2.gguf")),
+    ("default", os.path.join(DATA, "vocab-default.gguf")),
     ("spm", os.path.join(DATA, "vocab-spm.gguf")),
 ]
 MODEL_VOCABS = [

@@ -9,6 +9,10 @@ make-llm-tokenizer-golden.py) can say which ids each should give:
                      regex, ignore_merges), Llama 3 control tokens, add_bos
   vocab-qwen2.gguf   the same merges, pre "qwen2" (single digits), ChatML
                      control tokens, one user-defined token, no BOS
+  vocab-gpt2.gguf    the same merges, pre "gpt-2" (GPT-2's regex alone)
+  vocab-default.gguf the same merges, no tokenizer.ggml.pre (llama.cpp's
+                     "default": punctuation runs, GPT-2's regex, digit runs,
+                     then groups of three ASCII digits)
   vocab-spm.gguf     SentencePiece-style "llama" model (Llama 2's layout:
                      <unk> <s> </s>, 256 byte tokens <0xXX>, then pieces with
                      scores; characters outside the vocabulary fall back to bytes)
@@ -95,7 +99,8 @@ def bpe_file(path, pre, tokens, merges, specials, user_defined, bos, eos, add_bo
         types.append(gguf.TokenType.USER_DEFINED)
     w = base_writer(path)
     w.add_tokenizer_model("gpt2")
-    w.add_tokenizer_pre(pre)
+    if pre is not None:
+        w.add_tokenizer_pre(pre)
     w.add_token_list(tokens)
     w.add_token_types(types)
     w.add_token_merges(merges)
@@ -143,6 +148,10 @@ def main():
     bpe_file(os.path.join(DATA, "vocab-qwen2.gguf"), "qwen2", tokens, merges,
              ["<|endoftext|>", "<|im_start|>", "<|im_end|>"], ["<tool_call>"], "<|endoftext|>", "<|im_end|>",
              False)
+    bpe_file(os.path.join(DATA, "vocab-gpt2.gguf"), "gpt-2", tokens, merges, ["<|endoftext|>"], [],
+             "<|endoftext|>", "<|endoftext|>", False)
+    bpe_file(os.path.join(DATA, "vocab-default.gguf"), None, tokens, merges, ["<|endoftext|>"], ["<tool_call>"],
+             "<|endoftext|>", "<|endoftext|>", False)
     spm_file(os.path.join(DATA, "vocab-spm.gguf"), texts)
 
 
