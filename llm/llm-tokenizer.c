@@ -1435,6 +1435,8 @@ llm_tokenizer_encode(const llm_tokenizer *t, const char *text, size_t len, int a
       continue;
     const char *tok = t->blob + t->off[id];
     size_t tl = t->off[id + 1] - t->off[id];
+    if (!memmem(text, len, tok, tl))
+      continue; /* one scan of the text instead of one per fragment */
     for (size_t f = 0; f < n_frag; f++) {
       if (frag[f].id != NO_ID || frag[f].len < tl)
         continue;
