@@ -383,7 +383,7 @@ load_merges(llm_tokenizer *t, const kern_weights *w, char **err)
     set_err(err, w, "tokenizer.ggml.merges is not an array of strings");
     return -1;
   }
-  if (m->n > (1u << 28)) {
+  if (m->n > (1u << 24)) {
     set_err(err, w, "tokenizer.ggml.merges has %llu entries, too many", (unsigned long long)m->n);
     return -1;
   }

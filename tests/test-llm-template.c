@@ -58,9 +58,9 @@ test_golden(void)
     guint n = g_strv_length(m);
     llm_chat_msg *msgs = g_new0(llm_chat_msg, n + 1);
     char *def_system = llm_template_default_system(jinja);
-    size_t k = 0;
+    size_t k = 0, first_owned = 0;
     if (def_system && !g_str_has_prefix(m[0], "system:"))
-      msgs[k++] = (llm_chat_msg){ "system", def_system };
+      msgs[k++] = (llm_chat_msg){ "system", def_system }, first_owned = 1;
     for (guint i = 0; i < n; i++) {
       char *colon = strchr(m[i], ':');
       g_assert_nonnull(colon);
@@ -79,7 +79,7 @@ test_golden(void)
     }
     free(got);
     g_free(want);
-    for (size_t i = def_system ? 1 : 0; i < k; i++)
+    for (size_t i = first_owned; i < k; i++)
       g_free((char *)msgs[i].content);
     free(def_system);
     g_free(msgs);

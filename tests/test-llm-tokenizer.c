@@ -407,6 +407,111 @@ test_bpe_merge_order(void)
   g_free(path);
 }
 
+/* Structured fuzzing: a real vocabulary's metadata with random damage
+ * (tokens replaced, merges rewritten, types and special ids out of range).
+ * Each file must give a tokenizer that encodes to in-range ids, or an error. */
+static void
+test_mutations(gconstpointer data)
+{
+  const char *name = data;
+  char *src_name = g_strdup_printf("vocab-%s.gguf", name);
+  char *src = data_path(src_name);
+  kern_weights *w = kern_weights_open(src, NULL);
+  g_assert_nonnull(w);
+  GRand *r = g_rand_new_with_seed(17);
+  char *path = g_build_filename(tmp_dir, "mutated.gguf", NULL);
+  int accepted = 0, refused = 0;
+  for (int iter = 0; iter < 150; iter++) {
+    kern_gguf_writer *g = kern_gguf_writer_new();
+    for (int64_t i = 0; i < kern_weights_n_meta(w); i++) {
+      const char *key;
+      const kern_meta *m = kern_weights_meta_at(w, i, &key);
+      int mutate = g_rand_int_range(r, 0, 3) == 0;
+      if (mutate && m->type == KERN_META_ARRAY && m->elem_type == KERN_META_STRING) {
+        const char **v = g_new(const char *, m->n + 1);
+        char **owned = g_new0(char *, m->n + 1);
+        for (uint64_t k = 0; k < m->n; k++)
+          v[k] = m->v.items[k].v.str;
+        for (int k = 0; k < 5 && m->n; k++) {
+          uint64_t at = (uint64_t)g_rand_int_range(r, 0, (gint32)m->n);
+          if (!owned[at]) {
+            static const char *const junk[] = { "", " ", "a", "<0xZZ>", "<0x4", "x y z", "\xc4\xa0 ", "<|eot_id|>", "  " };
+            owned[at] = g_strdup(junk[g_rand_int_range(r, 0, G_N_ELEMENTS(junk))]);
+            v[at] = owned[at];
+          }
+        }
+        uint64_t n = m->n;
+        if (g_rand_int_range(r, 0, 4) == 0)
+          n = (uint64_t)g_rand_int_range(r, 0, (gint32)m->n + 1); /* truncated */
+        kern_gguf_set_string_array(g, key, v, n);
+        for (uint64_t k = 0; k < m->n; k++)
+          g_free(owned[k]);
+        g_free(owned);
+        g_free(v);
+      } else if (mutate && m->type == KERN_META_ARRAY && m->elem_type != KERN_META_STRING) {
+        int32_t *v = g_new(int32_t, m->n + 1);
+        for (uint64_t k = 0; k < m->n; k++) {
+          int64_t x = 0;
+          double d = 0;
+          if (kern_meta_array_int(m, k, &x) != 0 && kern_meta_array_float(m, k, &d) == 0)
+            x = (int64_t)d;
+          v[k] = (int32_t)x;
+        }
+        for (int k = 0; k < 5 && m->n; k++)
+          v[g_rand_int_range(r, 0, (gint32)m->n)] = g_rand_int_range(r, -2, 9);
+        kern_gguf_set_array(g, key, KERN_META_I32, v, m->n - (g_rand_boolean(r) ? 0 : 1));
+        g_free(v);
+      } else if (mutate && g_str_has_suffix(key, "_token_id")) {
+        kern_gguf_set_i32(g, key, g_rand_int_range(r, -2, 1300));
+      } else if (mutate && g_rand_boolean(r)) {
+        continue; /* dropped */
+      } else {
+        kern_gguf_set_meta(g, key, m);
+      }
+    }
+    char *err = NULL;
+    if (kern_gguf_write(g, path, &err) != 0)
+      g_error("%s", err);
+    kern_gguf_writer_free(g);
+    kern_weights *mw = kern_weights_open(path, &err);
+    if (!mw) {
+      free(err);
+      continue;
+    }
+    llm_tokenizer *t = llm_tokenizer_new(mw, &err);
+    if (t) {
+      accepted++;
+      static const char text[] = "Hello world, it's 2024! <|eot_id|> caf\xc3\xa9 \xe4\xb8\xad\n\n  x";
+      int32_t *ids = NULL;
+      size_t n = 0, cap = 0;
+      g_assert_cmpint(llm_tokenizer_encode(t, text, sizeof text - 1, 1, 1, &ids, &n, &cap), ==, 0);
+      for (size_t k = 0; k < n; k++) {
+        g_assert_cmpint(ids[k], >=, 0);
+        g_assert_cmpint(ids[k], <, llm_tokenizer_n_vocab(t));
+        char buf[64];
+        llm_tokenizer_piece(t, ids[k], 1, buf, sizeof buf);
+      }
+      free(ids);
+      llm_tokenizer_free(t);
+    } else {
+      refused++;
+      g_assert_nonnull(err);
+      if (refused <= 4)
+        g_test_message("refused: %s", err);
+      free(err);
+    }
+    kern_weights_close(mw);
+  }
+  g_test_message("%s: %d mutated files accepted, %d refused with a message", name, accepted, refused);
+  g_assert_cmpint(refused, >, 0);
+  g_unlink(path);
+  g_free(path);
+  g_rand_free(r);
+  kern_weights_close(w);
+  g_free(src);
+  g_free(src_name);
+}
+
 /* ---- streaming UTF-8 ---------------------------------------------------------- */
 
 static char *
@@ -519,6 +624,8 @@ main(int argc, char **argv)
   g_test_add_func("/llm/tokenizer/broken", test_broken);
   g_test_add_func("/llm/tokenizer/bpe-merge-order", test_bpe_merge_order);
   g_test_add_func("/llm/tokenizer/utf8-stream", test_utf8_stream);
+  g_test_add_data_func("/llm/tokenizer/mutations/llama3", "llama3", test_mutations);
+  g_test_add_data_func("/llm/tokenizer/mutations/spm", "spm", test_mutations);
   int rc = g_test_run();
   g_rmdir(tmp_dir);
   g_free(tmp_dir);
