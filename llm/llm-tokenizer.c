@@ -32,6 +32,9 @@ enum {
   PRE_SMOLLM,  /* \p{N} first, then GPT-2's */
   PRE_LLAMA3,
   PRE_QWEN2,
+  PRE_FALCON,  /* punctuation runs (with `), GPT-2's, groups of three ASCII digits */
+  PRE_BLOOM,   /* one regex: ' ?' and a run up to whitespace or sentence punctuation */
+  PRE_TEKKEN,  /* Mistral's tekken: words split at lower->upper case changes */
 };
 
 /* Regexes the pre-tokenizers are made of. */
@@ -43,6 +46,11 @@ enum {
   RX_DIGITS,   /* \p{N}+ */
   RX_PUNCT,    /* [\p{P}\$\+<=>\^~\|]+ */
   RX_3DIGITS,  /* [0-9][0-9][0-9] */
+  RX_FALCON_PUNCT, /* [\p{P}\$\+<=>\^~\|`]+ */
+  RX_BLOOM,    /*  ?[^(\s|.,!?…。，、।۔،)]+ */
+  RX_TEKKEN,   /* [^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))*((?=[\p{L}])([^A-Z]))+
+                  |[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))+((?=[\p{L}])([^A-Z]))*
+                  |\p{N}|[^\r\n\p{L}\p{N}]?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+ */
 };
 
 static const struct {
@@ -57,18 +65,27 @@ static const struct {
   { "llama-v3", PRE_LLAMA3, "llama3", 1, 1 },
   { "llama-bpe", PRE_LLAMA3, "llama3", 1, 1 },
   { "falcon3", PRE_LLAMA3, "llama3", 1, 1 },
+  { "falcon-h1", PRE_LLAMA3, "llama3", 1, 1 },
+  { "pixtral", PRE_LLAMA3, "llama3", 1, 1 },
   { "dbrx", PRE_LLAMA3, "llama3", 0, 0 },
   { "smaug-bpe", PRE_LLAMA3, "llama3", 0, 0 },
   { "qwen2", PRE_QWEN2, "qwen2", 0, 0 },
   { "deepseek-r1-qwen", PRE_QWEN2, "qwen2", 0, 0 },
   { "megrez", PRE_QWEN2, "qwen2", 0, 0 },
+  { "stablelm2", PRE_QWEN2, "qwen2", 0, 0 },
   { "gpt-2", PRE_GPT2, "gpt2", 0, 0 },
-  { "gpt2", PRE_GPT2, "gpt2", 0, 0 },
   { "phi-2", PRE_GPT2, "gpt2", 0, 0 },
   { "mpt", PRE_GPT2, "gpt2", 0, 0 },
   { "olmo", PRE_GPT2, "gpt2", 0, 0 },
   { "jais", PRE_GPT2, "gpt2", 0, 0 },
   { "roberta-bpe", PRE_GPT2, "gpt2", 0, 0 },
+  { "gigachat", PRE_GPT2, "gpt2", 0, 0 },
+  { "trillion", PRE_GPT2, "gpt2", 0, 0 },
+  { "jina-es", PRE_GPT2, "gpt2", 0, 0 },
+  { "jina-de", PRE_GPT2, "gpt2", 0, 0 },
+  { "jina-v2-es", PRE_GPT2, "gpt2", 0, 0 },
+  { "jina-v2-de", PRE_GPT2, "gpt2", 0, 0 },
+  { "jina-v2-code", PRE_GPT2, "gpt2", 0, 0 },
   { "smollm", PRE_SMOLLM, "smollm", 0, 0 },
   { "starcoder", PRE_SMOLLM, "smollm", 0, 0 },
   { "refact", PRE_SMOLLM, "smollm", 0, 0 },
@@ -76,6 +93,11 @@ static const struct {
   { "codeshell", PRE_SMOLLM, "smollm", 0, 0 },
   { "exaone", PRE_SMOLLM, "smollm", 0, 0 },
   { "minerva-7b", PRE_SMOLLM, "smollm", 0, 0 },
+  { "falcon", PRE_FALCON, "falcon", 0, 0 },
+  { "poro-chat", PRE_BLOOM, "bloom", 0, 0 },
+  { "bloom", PRE_BLOOM, "bloom", 0, 0 },
+  { "gpt3-finnish", PRE_BLOOM, "bloom", 0, 0 },
+  { "tekken", PRE_TEKKEN, "tekken", 0, 1 },
 };
 
 /* Token texts llama.cpp treats as end of turn / generation (made control tokens). */
@@ -1103,6 +1125,87 @@ match_llama3(const uint32_t *cp, size_t pos, size_t end, size_t max_digits)
   return match_spaces(cp, pos, end);
 }
 
+/* [^\r\n\p{L}\p{N}] */
+static int
+is_not_crlf_letter_number(uint32_t c)
+{
+  return !is_cr_lf(c) && !is_letter(c) && !is_number(c);
+}
+
+/* letters but ASCII lower case ("upper") and letters but ASCII upper case ("lower") */
+static int
+is_tk_upper(uint32_t c)
+{
+  return is_letter(c) && !(c >= 'a' && c <= 'z');
+}
+
+static int
+is_tk_lower(uint32_t c)
+{
+  return is_letter(c) && !(c >= 'A' && c <= 'Z');
+}
+
+/* U* L+ (first) or U+ L* (second) from pos, with the regex's backtracking; 0 if none */
+static size_t
+tekken_word(const uint32_t *cp, size_t pos, size_t end, int second)
+{
+  size_t nu = run(cp, pos, end, is_tk_upper, UNBOUNDED);
+  if (!second) {
+    for (size_t k = nu + 1; k-- > 0;) {
+      size_t nl = run(cp, pos + k, end, is_tk_lower, UNBOUNDED);
+      if (nl)
+        return k + nl;
+    }
+    return 0;
+  }
+  return nu ? nu + run(cp, pos + nu, end, is_tk_lower, UNBOUNDED) : 0;
+}
+
+static int
+is_tk_tail(uint32_t c)
+{
+  return c == '\r' || c == '\n' || c == '/';
+}
+
+static size_t
+match_tekken(const uint32_t *cp, size_t pos, size_t end)
+{
+  size_t n;
+  uint32_t c = cp[pos];
+  int x = is_not_crlf_letter_number(c); /* the optional leading character can be taken */
+  for (int alt = 0; alt < 2; alt++) {
+    if (x && (n = tekken_word(cp, pos + 1, end, alt)))
+      return 1 + n;
+    if (!x && (n = tekken_word(cp, pos, end, alt)))
+      return n;
+  }
+  if (is_number(c))
+    return 1;
+  /* [^\r\n\p{L}\p{N}]?[^\s\p{L}\p{N}]+[\r\n/]* */
+  if (x && (n = run(cp, pos + 1, end, is_other, UNBOUNDED)))
+    return 1 + n + run(cp, pos + 1 + n, end, is_tk_tail, UNBOUNDED);
+  if ((n = run(cp, pos, end, is_other, UNBOUNDED)))
+    return n + run(cp, pos + n, end, is_tk_tail, UNBOUNDED);
+  size_t ws = run(cp, pos, end, is_space, UNBOUNDED);
+  for (size_t k = ws; k > 0; k--)
+    if (is_cr_lf(cp[pos + k - 1]))
+      return k;
+  return match_spaces(cp, pos, end);
+}
+
+/* [^(\s|.,!?…。，、।۔،)] */
+static int
+is_bloom_word(uint32_t c)
+{
+  switch (c) {
+  case '(': case '|': case ')': case '.': case ',': case '!': case '?':
+  case 0x2026: case 0x3002: case 0xFF0C: case 0x3001: case 0x0964: case 0x06D4: case 0x060C:
+    return 0;
+  default:
+    return !is_space(c);
+  }
+}
+
 static size_t
 match_rx(int rx, const uint32_t *cp, size_t pos, size_t end)
 {
@@ -1128,6 +1231,24 @@ match_rx(int rx, const uint32_t *cp, size_t pos, size_t end)
     }
     return n;
   }
+  case RX_FALCON_PUNCT: {
+    size_t n = 0;
+    while (pos + n < end) {
+      uint32_t c = cp[pos + n];
+      if (!(is_punct(c) || c == '$' || c == '+' || c == '<' || c == '=' || c == '>' || c == '^' || c == '~' ||
+            c == '|' || c == '`'))
+        break;
+      n++;
+    }
+    return n;
+  }
+  case RX_BLOOM: {
+    size_t sp = cp[pos] == ' ' ? 1 : 0;
+    size_t n = run(cp, pos + sp, end, is_bloom_word, UNBOUNDED);
+    return n ? sp + n : 0;
+  }
+  case RX_TEKKEN:
+    return match_tekken(cp, pos, end);
   case RX_3DIGITS:
     return pos + 3 <= end && cp[pos] >= '0' && cp[pos] <= '9' && cp[pos + 1] >= '0' && cp[pos + 1] <= '9' &&
                cp[pos + 2] >= '0' && cp[pos + 2] <= '9'
@@ -1201,6 +1322,15 @@ pre_regexes(int pre, int *rx)
     return 1;
   case PRE_QWEN2:
     rx[0] = RX_QWEN2;
+    return 1;
+  case PRE_FALCON:
+    rx[0] = RX_FALCON_PUNCT, rx[1] = RX_GPT2, rx[2] = RX_3DIGITS;
+    return 3;
+  case PRE_BLOOM:
+    rx[0] = RX_BLOOM;
+    return 1;
+  case PRE_TEKKEN:
+    rx[0] = RX_TEKKEN;
     return 1;
   default:
     rx[0] = RX_PUNCT, rx[1] = RX_GPT2, rx[2] = RX_DIGITS, rx[3] = RX_3DIGITS;
