@@ -35,6 +35,11 @@ enum {
   PRE_FALCON,  /* punctuation runs (with `), GPT-2's, groups of three ASCII digits */
   PRE_BLOOM,   /* one regex: ' ?' and a run up to whitespace or sentence punctuation */
   PRE_TEKKEN,  /* Mistral's tekken: words split at lower->upper case changes */
+  PRE_GPT4O,   /* o200k: as tekken, with contractions and digit triples */
+  PRE_SEED,    /* seed-coder: qwen2's without the line-break tail */
+  PRE_VIKING,  /* bloom's, then single digits */
+  PRE_DEEPSEEK_CODER,
+  PRE_DEEPSEEK3,
 };
 
 /* Regexes the pre-tokenizers are made of. */
@@ -48,6 +53,18 @@ enum {
   RX_3DIGITS,  /* [0-9][0-9][0-9] */
   RX_FALCON_PUNCT, /* [\p{P}\$\+<=>\^~\|`]+ */
   RX_BLOOM,    /*  ?[^(\s|.,!?…。，、।۔،)]+ */
+  RX_GPT4O,    /* [^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))*((?=[\p{L}])([^A-Z]))+(?:'[sS]|...)?
+                  |[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))+((?=[\p{L}])([^A-Z]))*(?:'[sS]|...)?
+                  |\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+ */
+  RX_SEED,     /* (?:'[sS]|...)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1}| ?[^\s\p{L}\p{N}\r\n]+|\s*[\r\n]+|\s+(?!\S)|\s+ */
+  RX_CRLF,     /* [\r\n] */
+  RX_WS_LETTERS, /* \s?\p{L}+ */
+  RX_WS_PUNCT, /* \s?\p{P}+ */
+  RX_CJK_HANGUL, /* [一-龥ࠀ-一가-퟿]+ */
+  RX_DIGITS13, /* \p{N}{1,3} */
+  RX_CJK_KANA, /* [一-龥぀-ゟ゠-ヿ]+ */
+  RX_DEEPSEEK3, /* [!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+|[^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+
+                   | ?[\p{P}\p{S}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+ */
   RX_TEKKEN,   /* [^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))*((?=[\p{L}])([^A-Z]))+
                   |[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))+((?=[\p{L}])([^A-Z]))*
                   |\p{N}|[^\r\n\p{L}\p{N}]?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+ */
@@ -98,6 +115,17 @@ static const struct {
   { "bloom", PRE_BLOOM, "bloom", 0, 0 },
   { "gpt3-finnish", PRE_BLOOM, "bloom", 0, 0 },
   { "tekken", PRE_TEKKEN, "tekken", 0, 1 },
+  { "chatglm-bpe", PRE_LLAMA3, "llama3", 0, 0 },
+  { "bailingmoe", PRE_QWEN2, "qwen2", 0, 0 },
+  { "grok-2", PRE_QWEN2, "qwen2", 0, 0 },
+  { "hunyuan", PRE_QWEN2, "qwen2", 0, 0 },
+  { "seed-coder", PRE_SEED, "seed-coder", 0, 0 },
+  { "viking", PRE_VIKING, "viking", 0, 0 },
+  { "deepseek-coder", PRE_DEEPSEEK_CODER, "deepseek-coder", 0, 0 },
+  { "gpt-4o", PRE_GPT4O, "gpt-4o", 0, 0 },
+  { "minimax-m2", PRE_GPT4O, "gpt-4o", 0, 0 },
+  { "deepseek-v3", PRE_DEEPSEEK3, "deepseek-v3", 0, 0 },
+  { "hunyuan-dense", PRE_DEEPSEEK3, "deepseek-v3", 0, 0 },
 };
 
 /* Token texts llama.cpp treats as end of turn / generation (made control tokens). */
@@ -210,6 +238,18 @@ static int
 is_punct(uint32_t cp)
 {
   return in_ranges(llm_unicode_punct, N_RANGES(llm_unicode_punct), cp);
+}
+
+static int
+is_symbol(uint32_t cp)
+{
+  return in_ranges(llm_unicode_symbols, N_RANGES(llm_unicode_symbols), cp);
+}
+
+static int
+is_mark(uint32_t cp)
+{
+  return in_ranges(llm_unicode_marks, N_RANGES(llm_unicode_marks), cp);
 }
 
 /* [^\s\p{L}\p{N}] */
@@ -1097,7 +1137,7 @@ is_cr_lf(uint32_t c)
 }
 
 static size_t
-match_llama3(const uint32_t *cp, size_t pos, size_t end, size_t max_digits)
+match_llama3(const uint32_t *cp, size_t pos, size_t end, size_t max_digits, int crlf_tail)
 {
   size_t n;
   uint32_t c = cp[pos];
@@ -1115,7 +1155,7 @@ match_llama3(const uint32_t *cp, size_t pos, size_t end, size_t max_digits)
   size_t sp = c == ' ' ? 1 : 0;
   if ((n = run(cp, pos + sp, end, is_other, UNBOUNDED))) {
     n += sp;
-    return n + run(cp, pos + n, end, is_cr_lf, UNBOUNDED);
+    return crlf_tail ? n + run(cp, pos + n, end, is_cr_lf, UNBOUNDED) : n;
   }
   /* \s*[\r\n]+: up to the last \r or \n of the whitespace run */
   size_t ws = run(cp, pos, end, is_space, UNBOUNDED);
@@ -1193,6 +1233,92 @@ match_tekken(const uint32_t *cp, size_t pos, size_t end)
   return match_spaces(cp, pos, end);
 }
 
+/* the o200k regex: tekken's words with an optional contraction, digit triples,
+ * ' ?' before punctuation runs */
+static size_t
+match_gpt4o(const uint32_t *cp, size_t pos, size_t end)
+{
+  size_t n;
+  uint32_t c = cp[pos];
+  int x = is_not_crlf_letter_number(c);
+  for (int alt = 0; alt < 2; alt++) {
+    size_t w = x ? tekken_word(cp, pos + 1, end, alt) : 0;
+    size_t at = w ? 1 + w : (x ? 0 : tekken_word(cp, pos, end, alt));
+    if (at)
+      return at + match_contraction(cp, pos + at, end, 1);
+  }
+  if ((n = run(cp, pos, end, is_number, 3)))
+    return n;
+  size_t sp = c == ' ' ? 1 : 0;
+  if ((n = run(cp, pos + sp, end, is_other, UNBOUNDED)))
+    return sp + n + run(cp, pos + sp + n, end, is_tk_tail, UNBOUNDED);
+  size_t ws = run(cp, pos, end, is_space, UNBOUNDED);
+  for (size_t k = ws; k > 0; k--)
+    if (is_cr_lf(cp[pos + k - 1]))
+      return k;
+  return match_spaces(cp, pos, end);
+}
+
+/* [一-龥ࠀ-一가-퟿] and [一-龥぀-ゟ゠-ヿ]. llama.cpp matches such literal
+ * classes with non-ASCII whitespace replaced by U+000B, so U+3000 and the
+ * like never fall in them. */
+static int
+is_cjk_hangul(uint32_t c)
+{
+  return ((c >= 0x4E00 && c <= 0x9FA5) || (c >= 0x0800 && c <= 0x4E00) || (c >= 0xAC00 && c <= 0xD7FF)) &&
+         !is_space(c);
+}
+
+static int
+is_cjk_kana(uint32_t c)
+{
+  return (c >= 0x4E00 && c <= 0x9FA5) || (c >= 0x3040 && c <= 0x309F) || (c >= 0x30A0 && c <= 0x30FF);
+}
+
+static int
+is_ascii_letter(uint32_t c)
+{
+  return (c | 0x20) >= 'a' && (c | 0x20) <= 'z';
+}
+
+static int
+is_letter_or_mark(uint32_t c)
+{
+  return is_letter(c) || is_mark(c);
+}
+
+static int
+is_punct_or_symbol(uint32_t c)
+{
+  return is_punct(c) || is_symbol(c);
+}
+
+static size_t
+match_deepseek3(const uint32_t *cp, size_t pos, size_t end)
+{
+  size_t n;
+  uint32_t c = cp[pos];
+  /* [!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+ : ASCII punctuation and symbols */
+  if (c >= 0x21 && c <= 0x7E && !is_ascii_letter(c) && !(c >= '0' && c <= '9') &&
+      (n = run(cp, pos + 1, end, is_ascii_letter, UNBOUNDED)))
+    return 1 + n;
+  /* [^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+ */
+  if (!is_cr_lf(c) && !is_letter(c) && !is_punct(c) && !is_symbol(c) &&
+      (n = run(cp, pos + 1, end, is_letter_or_mark, UNBOUNDED)))
+    return 1 + n;
+  if ((n = run(cp, pos, end, is_letter_or_mark, UNBOUNDED)))
+    return n;
+  /* ' ?[\p{P}\p{S}]+[\r\n]*' */
+  size_t sp = c == ' ' ? 1 : 0;
+  if ((n = run(cp, pos + sp, end, is_punct_or_symbol, UNBOUNDED)))
+    return sp + n + run(cp, pos + sp + n, end, is_cr_lf, UNBOUNDED);
+  size_t ws = run(cp, pos, end, is_space, UNBOUNDED);
+  for (size_t k = ws; k > 0; k--)
+    if (is_cr_lf(cp[pos + k - 1]))
+      return k;
+  return match_spaces(cp, pos, end);
+}
+
 /* [^(\s|.,!?…。，、।۔،)] */
 static int
 is_bloom_word(uint32_t c)
@@ -1213,9 +1339,29 @@ match_rx(int rx, const uint32_t *cp, size_t pos, size_t end)
   case RX_GPT2:
     return match_gpt2(cp, pos, end);
   case RX_LLAMA3:
-    return match_llama3(cp, pos, end, 3);
+    return match_llama3(cp, pos, end, 3, 1);
   case RX_QWEN2:
-    return match_llama3(cp, pos, end, 1);
+    return match_llama3(cp, pos, end, 1, 1);
+  case RX_SEED:
+    return match_llama3(cp, pos, end, 1, 0);
+  case RX_GPT4O:
+    return match_gpt4o(cp, pos, end);
+  case RX_CRLF:
+    return is_cr_lf(cp[pos]) ? 1 : 0;
+  case RX_WS_LETTERS:
+  case RX_WS_PUNCT: {
+    int (*cls)(uint32_t) = rx == RX_WS_LETTERS ? is_letter : is_punct;
+    size_t n = is_space(cp[pos]) ? run(cp, pos + 1, end, cls, UNBOUNDED) : 0;
+    return n ? 1 + n : run(cp, pos, end, cls, UNBOUNDED);
+  }
+  case RX_CJK_HANGUL:
+    return run(cp, pos, end, is_cjk_hangul, UNBOUNDED);
+  case RX_CJK_KANA:
+    return run(cp, pos, end, is_cjk_kana, UNBOUNDED);
+  case RX_DIGITS13:
+    return run(cp, pos, end, is_number, 3);
+  case RX_DEEPSEEK3:
+    return match_deepseek3(cp, pos, end);
   case RX_DIGIT:
     return is_number(cp[pos]) ? 1 : 0;
   case RX_DIGITS:
@@ -1332,6 +1478,21 @@ pre_regexes(int pre, int *rx)
   case PRE_TEKKEN:
     rx[0] = RX_TEKKEN;
     return 1;
+  case PRE_GPT4O:
+    rx[0] = RX_GPT4O;
+    return 1;
+  case PRE_SEED:
+    rx[0] = RX_SEED;
+    return 1;
+  case PRE_VIKING:
+    rx[0] = RX_BLOOM, rx[1] = RX_DIGIT;
+    return 2;
+  case PRE_DEEPSEEK_CODER:
+    rx[0] = RX_CRLF, rx[1] = RX_WS_LETTERS, rx[2] = RX_WS_PUNCT, rx[3] = RX_CJK_HANGUL, rx[4] = RX_DIGIT;
+    return 5;
+  case PRE_DEEPSEEK3:
+    rx[0] = RX_DIGITS13, rx[1] = RX_CJK_KANA, rx[2] = RX_DEEPSEEK3;
+    return 3;
   default:
     rx[0] = RX_PUNCT, rx[1] = RX_GPT2, rx[2] = RX_DIGITS, rx[3] = RX_3DIGITS;
     return 4;
@@ -1507,7 +1668,7 @@ bpe_encode(const llm_tokenizer *t, const char *in, size_t len, sink *o)
   coff[ncp] = nb;
   if (bounds_add(&b1, 0) != 0 || bounds_add(&b1, ncp) != 0)
     goto out;
-  int rx[4];
+  int rx[8];
   int n_rx = pre_regexes(t->pre, rx);
   bounds *cur = &b1, *nxt = &b2;
   for (int r = 0; r < n_rx; r++) {

