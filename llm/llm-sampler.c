@@ -22,6 +22,7 @@ struct llm_sampler {
   int32_t *hist;     /* (repeat_last_n) ring of accepted tokens */
   size_t n_hist, hist_at;
   cand *c;           /* (cap) candidates */
+  double *p_buf;     /* (cap) their probabilities */
   size_t cap;
   int32_t *tmp;      /* (repeat_last_n) scratch for counting */
 };
@@ -129,6 +130,7 @@ llm_sampler_free(llm_sampler *s)
   free(s->hist);
   free(s->tmp);
   free(s->c);
+  free(s->p_buf);
   free(s);
 }
 
@@ -260,16 +262,22 @@ softmax(const cand *c, size_t n, double *p)
     p[i] /= sum;
 }
 
-int32_t
-llm_sampler_sample(llm_sampler *s, const float *logits, int n_vocab)
+/* Runs penalties and filters: c[0 .. *n) are the surviving candidates, most
+ * likely first, with tempered logits (greedy: the one best). */
+static int
+filter(llm_sampler *s, const float *logits, int n_vocab, size_t *n_out)
 {
   if (!s || !logits || n_vocab <= 0)
     return KERN_E_INVAL;
   if ((size_t)n_vocab > s->cap) {
     cand *nc = realloc(s->c, (size_t)n_vocab * sizeof *nc);
-    if (!nc)
+    double *np = realloc(s->p_buf, (size_t)n_vocab * sizeof *np);
+    if (nc)
+      s->c = nc;
+    if (np)
+      s->p_buf = np;
+    if (!nc || !np)
       return KERN_E_NOMEM;
-    s->c = nc;
     s->cap = (size_t)n_vocab;
   }
   cand *c = s->c;
@@ -282,16 +290,18 @@ llm_sampler_sample(llm_sampler *s, const float *logits, int n_vocab)
     for (size_t i = 1; i < (size_t)n_vocab; i++)
       if (c[i].logit > c[best].logit)
         best = i;
-    return c[best].id;
+    c[0] = c[best];
+    *n_out = 1;
+    return 0;
   }
 
   size_t n = (size_t)n_vocab;
   n = top_k(c, n, s->p.top_k > 0 ? (size_t)s->p.top_k : n); /* sorted from here on */
-  if (c[0].logit == -INFINITY)
-    return c[0].id; /* nothing is possible: the lowest id */
-  double *p = malloc(n * sizeof *p);
-  if (!p)
-    return KERN_E_NOMEM;
+  if (c[0].logit == -INFINITY) {
+    *n_out = 1; /* nothing is possible: the lowest id */
+    return 0;
+  }
+  double *p = s->p_buf;
   if (s->p.top_p < 1.0f) {
     softmax(c, n, p);
     double cum = 0;
@@ -315,16 +325,47 @@ llm_sampler_sample(llm_sampler *s, const float *logits, int n_vocab)
   }
   for (size_t i = 0; i < n; i++)
     c[i].logit /= s->p.temperature;
-  softmax(c, n, p);
+  *n_out = n;
+  return 0;
+}
+
+int32_t
+llm_sampler_sample(llm_sampler *s, const float *logits, int n_vocab)
+{
+  size_t n;
+  int rc = filter(s, logits, n_vocab, &n);
+  if (rc != 0)
+    return rc;
+  if (n == 1)
+    return s->c[0].id; /* greedy draws no random number */
+  double *p = s->p_buf;
+  softmax(s->c, n, p);
   double u = uniform(s), cum = 0;
-  int32_t id = c[n - 1].id;
   for (size_t i = 0; i < n; i++) {
     cum += p[i];
-    if (u < cum) {
-      id = c[i].id;
-      break;
-    }
+    if (u < cum)
+      return s->c[i].id;
   }
-  free(p);
-  return id;
+  return s->c[n - 1].id;
+}
+
+int
+llm_sampler_candidates(llm_sampler *s, const float *logits, int n_vocab, int32_t *ids, float *probs, int cap)
+{
+  size_t n;
+  int rc = filter(s, logits, n_vocab, &n);
+  if (rc != 0)
+    return rc;
+  if (cap < 0 || (cap > 0 && (!ids || !probs)))
+    return KERN_E_INVAL;
+  double *p = s->p_buf;
+  if (n == 1)
+    p[0] = 1.0;
+  else
+    softmax(s->c, n, p);
+  for (size_t i = 0; i < n && i < (size_t)cap; i++) {
+    ids[i] = s->c[i].id;
+    probs[i] = (float)p[i];
+  }
+  return (int)n;
 }

@@ -63,3 +63,10 @@ int32_t llm_sampler_sample(llm_sampler *s, const float *logits, int n_vocab);
 /* Adds a token to the history the penalties see (prompt tokens too, if the
  * caller wants them penalized). */
 void llm_sampler_accept(llm_sampler *s, int32_t id);
+
+/* The distribution the next draw would come from: after penalties, filters
+ * and temperature, the surviving ids, most likely first (ties: lower id), and
+ * their probabilities (greedy: the one best id with 1). Writes at most cap
+ * entries and returns how many there are, or KERN_E_INVAL / KERN_E_NOMEM.
+ * Draws no random number. */
+int llm_sampler_candidates(llm_sampler *s, const float *logits, int n_vocab, int32_t *ids, float *probs, int cap);

@@ -32,6 +32,14 @@ enum {
   PRE_SMOLLM,  /* \p{N} first, then GPT-2's */
   PRE_LLAMA3,
   PRE_QWEN2,
+  PRE_FALCON,  /* punctuation runs (with `), GPT-2's, groups of three ASCII digits */
+  PRE_BLOOM,   /* one regex: ' ?' and a run up to whitespace or sentence punctuation */
+  PRE_TEKKEN,  /* Mistral's tekken: words split at lower->upper case changes */
+  PRE_GPT4O,   /* o200k: as tekken, with contractions and digit triples */
+  PRE_SEED,    /* seed-coder: qwen2's without the line-break tail */
+  PRE_VIKING,  /* bloom's, then single digits */
+  PRE_DEEPSEEK_CODER,
+  PRE_DEEPSEEK3,
 };
 
 /* Regexes the pre-tokenizers are made of. */
@@ -43,6 +51,23 @@ enum {
   RX_DIGITS,   /* \p{N}+ */
   RX_PUNCT,    /* [\p{P}\$\+<=>\^~\|]+ */
   RX_3DIGITS,  /* [0-9][0-9][0-9] */
+  RX_FALCON_PUNCT, /* [\p{P}\$\+<=>\^~\|`]+ */
+  RX_BLOOM,    /*  ?[^(\s|.,!?…。，、।۔،)]+ */
+  RX_GPT4O,    /* [^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))*((?=[\p{L}])([^A-Z]))+(?:'[sS]|...)?
+                  |[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))+((?=[\p{L}])([^A-Z]))*(?:'[sS]|...)?
+                  |\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+ */
+  RX_SEED,     /* (?:'[sS]|...)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1}| ?[^\s\p{L}\p{N}\r\n]+|\s*[\r\n]+|\s+(?!\S)|\s+ */
+  RX_CRLF,     /* [\r\n] */
+  RX_WS_LETTERS, /* \s?\p{L}+ */
+  RX_WS_PUNCT, /* \s?\p{P}+ */
+  RX_CJK_HANGUL, /* [一-龥ࠀ-一가-퟿]+ */
+  RX_DIGITS13, /* \p{N}{1,3} */
+  RX_CJK_KANA, /* [一-龥぀-ゟ゠-ヿ]+ */
+  RX_DEEPSEEK3, /* [!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+|[^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+
+                   | ?[\p{P}\p{S}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+ */
+  RX_TEKKEN,   /* [^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))*((?=[\p{L}])([^A-Z]))+
+                  |[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))+((?=[\p{L}])([^A-Z]))*
+                  |\p{N}|[^\r\n\p{L}\p{N}]?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+ */
 };
 
 static const struct {
@@ -57,18 +82,27 @@ static const struct {
   { "llama-v3", PRE_LLAMA3, "llama3", 1, 1 },
   { "llama-bpe", PRE_LLAMA3, "llama3", 1, 1 },
   { "falcon3", PRE_LLAMA3, "llama3", 1, 1 },
+  { "falcon-h1", PRE_LLAMA3, "llama3", 1, 1 },
+  { "pixtral", PRE_LLAMA3, "llama3", 1, 1 },
   { "dbrx", PRE_LLAMA3, "llama3", 0, 0 },
   { "smaug-bpe", PRE_LLAMA3, "llama3", 0, 0 },
   { "qwen2", PRE_QWEN2, "qwen2", 0, 0 },
   { "deepseek-r1-qwen", PRE_QWEN2, "qwen2", 0, 0 },
   { "megrez", PRE_QWEN2, "qwen2", 0, 0 },
+  { "stablelm2", PRE_QWEN2, "qwen2", 0, 0 },
   { "gpt-2", PRE_GPT2, "gpt2", 0, 0 },
-  { "gpt2", PRE_GPT2, "gpt2", 0, 0 },
   { "phi-2", PRE_GPT2, "gpt2", 0, 0 },
   { "mpt", PRE_GPT2, "gpt2", 0, 0 },
   { "olmo", PRE_GPT2, "gpt2", 0, 0 },
   { "jais", PRE_GPT2, "gpt2", 0, 0 },
   { "roberta-bpe", PRE_GPT2, "gpt2", 0, 0 },
+  { "gigachat", PRE_GPT2, "gpt2", 0, 0 },
+  { "trillion", PRE_GPT2, "gpt2", 0, 0 },
+  { "jina-es", PRE_GPT2, "gpt2", 0, 0 },
+  { "jina-de", PRE_GPT2, "gpt2", 0, 0 },
+  { "jina-v2-es", PRE_GPT2, "gpt2", 0, 0 },
+  { "jina-v2-de", PRE_GPT2, "gpt2", 0, 0 },
+  { "jina-v2-code", PRE_GPT2, "gpt2", 0, 0 },
   { "smollm", PRE_SMOLLM, "smollm", 0, 0 },
   { "starcoder", PRE_SMOLLM, "smollm", 0, 0 },
   { "refact", PRE_SMOLLM, "smollm", 0, 0 },
@@ -76,6 +110,22 @@ static const struct {
   { "codeshell", PRE_SMOLLM, "smollm", 0, 0 },
   { "exaone", PRE_SMOLLM, "smollm", 0, 0 },
   { "minerva-7b", PRE_SMOLLM, "smollm", 0, 0 },
+  { "falcon", PRE_FALCON, "falcon", 0, 0 },
+  { "poro-chat", PRE_BLOOM, "bloom", 0, 0 },
+  { "bloom", PRE_BLOOM, "bloom", 0, 0 },
+  { "gpt3-finnish", PRE_BLOOM, "bloom", 0, 0 },
+  { "tekken", PRE_TEKKEN, "tekken", 0, 1 },
+  { "chatglm-bpe", PRE_LLAMA3, "llama3", 0, 0 },
+  { "bailingmoe", PRE_QWEN2, "qwen2", 0, 0 },
+  { "grok-2", PRE_QWEN2, "qwen2", 0, 0 },
+  { "hunyuan", PRE_QWEN2, "qwen2", 0, 0 },
+  { "seed-coder", PRE_SEED, "seed-coder", 0, 0 },
+  { "viking", PRE_VIKING, "viking", 0, 0 },
+  { "deepseek-coder", PRE_DEEPSEEK_CODER, "deepseek-coder", 0, 0 },
+  { "gpt-4o", PRE_GPT4O, "gpt-4o", 0, 0 },
+  { "minimax-m2", PRE_GPT4O, "gpt-4o", 0, 0 },
+  { "deepseek-v3", PRE_DEEPSEEK3, "deepseek-v3", 0, 0 },
+  { "hunyuan-dense", PRE_DEEPSEEK3, "deepseek-v3", 0, 0 },
 };
 
 /* Token texts llama.cpp treats as end of turn / generation (made control tokens). */
@@ -188,6 +238,18 @@ static int
 is_punct(uint32_t cp)
 {
   return in_ranges(llm_unicode_punct, N_RANGES(llm_unicode_punct), cp);
+}
+
+static int
+is_symbol(uint32_t cp)
+{
+  return in_ranges(llm_unicode_symbols, N_RANGES(llm_unicode_symbols), cp);
+}
+
+static int
+is_mark(uint32_t cp)
+{
+  return in_ranges(llm_unicode_marks, N_RANGES(llm_unicode_marks), cp);
 }
 
 /* [^\s\p{L}\p{N}] */
@@ -1075,7 +1137,7 @@ is_cr_lf(uint32_t c)
 }
 
 static size_t
-match_llama3(const uint32_t *cp, size_t pos, size_t end, size_t max_digits)
+match_llama3(const uint32_t *cp, size_t pos, size_t end, size_t max_digits, int crlf_tail)
 {
   size_t n;
   uint32_t c = cp[pos];
@@ -1093,7 +1155,7 @@ match_llama3(const uint32_t *cp, size_t pos, size_t end, size_t max_digits)
   size_t sp = c == ' ' ? 1 : 0;
   if ((n = run(cp, pos + sp, end, is_other, UNBOUNDED))) {
     n += sp;
-    return n + run(cp, pos + n, end, is_cr_lf, UNBOUNDED);
+    return crlf_tail ? n + run(cp, pos + n, end, is_cr_lf, UNBOUNDED) : n;
   }
   /* \s*[\r\n]+: up to the last \r or \n of the whitespace run */
   size_t ws = run(cp, pos, end, is_space, UNBOUNDED);
@@ -1103,6 +1165,173 @@ match_llama3(const uint32_t *cp, size_t pos, size_t end, size_t max_digits)
   return match_spaces(cp, pos, end);
 }
 
+/* [^\r\n\p{L}\p{N}] */
+static int
+is_not_crlf_letter_number(uint32_t c)
+{
+  return !is_cr_lf(c) && !is_letter(c) && !is_number(c);
+}
+
+/* letters but ASCII lower case ("upper") and letters but ASCII upper case ("lower") */
+static int
+is_tk_upper(uint32_t c)
+{
+  return is_letter(c) && !(c >= 'a' && c <= 'z');
+}
+
+static int
+is_tk_lower(uint32_t c)
+{
+  return is_letter(c) && !(c >= 'A' && c <= 'Z');
+}
+
+/* U* L+ (first) or U+ L* (second) from pos, with the regex's backtracking; 0 if none */
+static size_t
+tekken_word(const uint32_t *cp, size_t pos, size_t end, int second)
+{
+  size_t nu = run(cp, pos, end, is_tk_upper, UNBOUNDED);
+  if (!second) {
+    for (size_t k = nu + 1; k-- > 0;) {
+      size_t nl = run(cp, pos + k, end, is_tk_lower, UNBOUNDED);
+      if (nl)
+        return k + nl;
+    }
+    return 0;
+  }
+  return nu ? nu + run(cp, pos + nu, end, is_tk_lower, UNBOUNDED) : 0;
+}
+
+static int
+is_tk_tail(uint32_t c)
+{
+  return c == '\r' || c == '\n' || c == '/';
+}
+
+static size_t
+match_tekken(const uint32_t *cp, size_t pos, size_t end)
+{
+  size_t n;
+  uint32_t c = cp[pos];
+  int x = is_not_crlf_letter_number(c); /* the optional leading character can be taken */
+  for (int alt = 0; alt < 2; alt++) {
+    if (x && (n = tekken_word(cp, pos + 1, end, alt)))
+      return 1 + n;
+    if (!x && (n = tekken_word(cp, pos, end, alt)))
+      return n;
+  }
+  if (is_number(c))
+    return 1;
+  /* [^\r\n\p{L}\p{N}]?[^\s\p{L}\p{N}]+[\r\n/]* */
+  if (x && (n = run(cp, pos + 1, end, is_other, UNBOUNDED)))
+    return 1 + n + run(cp, pos + 1 + n, end, is_tk_tail, UNBOUNDED);
+  if ((n = run(cp, pos, end, is_other, UNBOUNDED)))
+    return n + run(cp, pos + n, end, is_tk_tail, UNBOUNDED);
+  size_t ws = run(cp, pos, end, is_space, UNBOUNDED);
+  for (size_t k = ws; k > 0; k--)
+    if (is_cr_lf(cp[pos + k - 1]))
+      return k;
+  return match_spaces(cp, pos, end);
+}
+
+/* the o200k regex: tekken's words with an optional contraction, digit triples,
+ * ' ?' before punctuation runs */
+static size_t
+match_gpt4o(const uint32_t *cp, size_t pos, size_t end)
+{
+  size_t n;
+  uint32_t c = cp[pos];
+  int x = is_not_crlf_letter_number(c);
+  for (int alt = 0; alt < 2; alt++) {
+    size_t w = x ? tekken_word(cp, pos + 1, end, alt) : 0;
+    size_t at = w ? 1 + w : (x ? 0 : tekken_word(cp, pos, end, alt));
+    if (at)
+      return at + match_contraction(cp, pos + at, end, 1);
+  }
+  if ((n = run(cp, pos, end, is_number, 3)))
+    return n;
+  size_t sp = c == ' ' ? 1 : 0;
+  if ((n = run(cp, pos + sp, end, is_other, UNBOUNDED)))
+    return sp + n + run(cp, pos + sp + n, end, is_tk_tail, UNBOUNDED);
+  size_t ws = run(cp, pos, end, is_space, UNBOUNDED);
+  for (size_t k = ws; k > 0; k--)
+    if (is_cr_lf(cp[pos + k - 1]))
+      return k;
+  return match_spaces(cp, pos, end);
+}
+
+/* [一-龥ࠀ-一가-퟿] and [一-龥぀-ゟ゠-ヿ]. llama.cpp matches such literal
+ * classes with non-ASCII whitespace replaced by U+000B, so U+3000 and the
+ * like never fall in them. */
+static int
+is_cjk_hangul(uint32_t c)
+{
+  return ((c >= 0x4E00 && c <= 0x9FA5) || (c >= 0x0800 && c <= 0x4E00) || (c >= 0xAC00 && c <= 0xD7FF)) &&
+         !is_space(c);
+}
+
+static int
+is_cjk_kana(uint32_t c)
+{
+  return (c >= 0x4E00 && c <= 0x9FA5) || (c >= 0x3040 && c <= 0x309F) || (c >= 0x30A0 && c <= 0x30FF);
+}
+
+static int
+is_ascii_letter(uint32_t c)
+{
+  return (c | 0x20) >= 'a' && (c | 0x20) <= 'z';
+}
+
+static int
+is_letter_or_mark(uint32_t c)
+{
+  return is_letter(c) || is_mark(c);
+}
+
+static int
+is_punct_or_symbol(uint32_t c)
+{
+  return is_punct(c) || is_symbol(c);
+}
+
+static size_t
+match_deepseek3(const uint32_t *cp, size_t pos, size_t end)
+{
+  size_t n;
+  uint32_t c = cp[pos];
+  /* [!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+ : ASCII punctuation and symbols */
+  if (c >= 0x21 && c <= 0x7E && !is_ascii_letter(c) && !(c >= '0' && c <= '9') &&
+      (n = run(cp, pos + 1, end, is_ascii_letter, UNBOUNDED)))
+    return 1 + n;
+  /* [^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+ */
+  if (!is_cr_lf(c) && !is_letter(c) && !is_punct(c) && !is_symbol(c) &&
+      (n = run(cp, pos + 1, end, is_letter_or_mark, UNBOUNDED)))
+    return 1 + n;
+  if ((n = run(cp, pos, end, is_letter_or_mark, UNBOUNDED)))
+    return n;
+  /* ' ?[\p{P}\p{S}]+[\r\n]*' */
+  size_t sp = c == ' ' ? 1 : 0;
+  if ((n = run(cp, pos + sp, end, is_punct_or_symbol, UNBOUNDED)))
+    return sp + n + run(cp, pos + sp + n, end, is_cr_lf, UNBOUNDED);
+  size_t ws = run(cp, pos, end, is_space, UNBOUNDED);
+  for (size_t k = ws; k > 0; k--)
+    if (is_cr_lf(cp[pos + k - 1]))
+      return k;
+  return match_spaces(cp, pos, end);
+}
+
+/* [^(\s|.,!?…。，、।۔،)] */
+static int
+is_bloom_word(uint32_t c)
+{
+  switch (c) {
+  case '(': case '|': case ')': case '.': case ',': case '!': case '?':
+  case 0x2026: case 0x3002: case 0xFF0C: case 0x3001: case 0x0964: case 0x06D4: case 0x060C:
+    return 0;
+  default:
+    return !is_space(c);
+  }
+}
+
 static size_t
 match_rx(int rx, const uint32_t *cp, size_t pos, size_t end)
 {
@@ -1110,9 +1339,29 @@ match_rx(int rx, const uint32_t *cp, size_t pos, size_t end)
   case RX_GPT2:
     return match_gpt2(cp, pos, end);
   case RX_LLAMA3:
-    return match_llama3(cp, pos, end, 3);
+    return match_llama3(cp, pos, end, 3, 1);
   case RX_QWEN2:
-    return match_llama3(cp, pos, end, 1);
+    return match_llama3(cp, pos, end, 1, 1);
+  case RX_SEED:
+    return match_llama3(cp, pos, end, 1, 0);
+  case RX_GPT4O:
+    return match_gpt4o(cp, pos, end);
+  case RX_CRLF:
+    return is_cr_lf(cp[pos]) ? 1 : 0;
+  case RX_WS_LETTERS:
+  case RX_WS_PUNCT: {
+    int (*cls)(uint32_t) = rx == RX_WS_LETTERS ? is_letter : is_punct;
+    size_t n = is_space(cp[pos]) ? run(cp, pos + 1, end, cls, UNBOUNDED) : 0;
+    return n ? 1 + n : run(cp, pos, end, cls, UNBOUNDED);
+  }
+  case RX_CJK_HANGUL:
+    return run(cp, pos, end, is_cjk_hangul, UNBOUNDED);
+  case RX_CJK_KANA:
+    return run(cp, pos, end, is_cjk_kana, UNBOUNDED);
+  case RX_DIGITS13:
+    return run(cp, pos, end, is_number, 3);
+  case RX_DEEPSEEK3:
+    return match_deepseek3(cp, pos, end);
   case RX_DIGIT:
     return is_number(cp[pos]) ? 1 : 0;
   case RX_DIGITS:
@@ -1128,6 +1377,24 @@ match_rx(int rx, const uint32_t *cp, size_t pos, size_t end)
     }
     return n;
   }
+  case RX_FALCON_PUNCT: {
+    size_t n = 0;
+    while (pos + n < end) {
+      uint32_t c = cp[pos + n];
+      if (!(is_punct(c) || c == '$' || c == '+' || c == '<' || c == '=' || c == '>' || c == '^' || c == '~' ||
+            c == '|' || c == '`'))
+        break;
+      n++;
+    }
+    return n;
+  }
+  case RX_BLOOM: {
+    size_t sp = cp[pos] == ' ' ? 1 : 0;
+    size_t n = run(cp, pos + sp, end, is_bloom_word, UNBOUNDED);
+    return n ? sp + n : 0;
+  }
+  case RX_TEKKEN:
+    return match_tekken(cp, pos, end);
   case RX_3DIGITS:
     return pos + 3 <= end && cp[pos] >= '0' && cp[pos] <= '9' && cp[pos + 1] >= '0' && cp[pos + 1] <= '9' &&
                cp[pos + 2] >= '0' && cp[pos + 2] <= '9'
@@ -1202,6 +1469,30 @@ pre_regexes(int pre, int *rx)
   case PRE_QWEN2:
     rx[0] = RX_QWEN2;
     return 1;
+  case PRE_FALCON:
+    rx[0] = RX_FALCON_PUNCT, rx[1] = RX_GPT2, rx[2] = RX_3DIGITS;
+    return 3;
+  case PRE_BLOOM:
+    rx[0] = RX_BLOOM;
+    return 1;
+  case PRE_TEKKEN:
+    rx[0] = RX_TEKKEN;
+    return 1;
+  case PRE_GPT4O:
+    rx[0] = RX_GPT4O;
+    return 1;
+  case PRE_SEED:
+    rx[0] = RX_SEED;
+    return 1;
+  case PRE_VIKING:
+    rx[0] = RX_BLOOM, rx[1] = RX_DIGIT;
+    return 2;
+  case PRE_DEEPSEEK_CODER:
+    rx[0] = RX_CRLF, rx[1] = RX_WS_LETTERS, rx[2] = RX_WS_PUNCT, rx[3] = RX_CJK_HANGUL, rx[4] = RX_DIGIT;
+    return 5;
+  case PRE_DEEPSEEK3:
+    rx[0] = RX_DIGITS13, rx[1] = RX_CJK_KANA, rx[2] = RX_DEEPSEEK3;
+    return 3;
   default:
     rx[0] = RX_PUNCT, rx[1] = RX_GPT2, rx[2] = RX_DIGITS, rx[3] = RX_3DIGITS;
     return 4;
@@ -1377,7 +1668,7 @@ bpe_encode(const llm_tokenizer *t, const char *in, size_t len, sink *o)
   coff[ncp] = nb;
   if (bounds_add(&b1, 0) != 0 || bounds_add(&b1, ncp) != 0)
     goto out;
-  int rx[4];
+  int rx[8];
   int n_rx = pre_regexes(t->pre, rx);
   bounds *cur = &b1, *nxt = &b2;
   for (int r = 0; r < n_rx; r++) {

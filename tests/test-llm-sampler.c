@@ -7,6 +7,8 @@
 #include <glib.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "llm-sampler.h"
@@ -305,6 +307,79 @@ test_penalties(void)
   g_assert_null(llm_sampler_new(p));
 }
 
+/* The distribution before the draw against llama.cpp's sampler chain on the
+ * same logits, history and parameters (tests/data/llm/sampler-golden.txt,
+ * tests/reference/make-llm-sampler-golden.py). */
+static void
+test_golden(void)
+{
+  const char *src = g_getenv("G_TEST_SRCDIR");
+  char *path = g_build_filename(src ? src : "tests", "data", "llm", "sampler-golden.txt", NULL), *data;
+  g_assert_true(g_file_get_contents(path, &data, NULL, NULL));
+  char **lines = g_strsplit(data, "\n", -1);
+  g_free(data);
+  g_assert_cmpstr(lines[0], ==, "HARK-LLM-SAMPLER-GOLDEN 1");
+  int n_vocab = atoi(lines[2] + strlen("n_vocab "));
+  int n_cases = atoi(lines[3] + strlen("cases "));
+  g_assert_cmpint(n_vocab, >, 0);
+  float *logits = g_new(float, n_vocab), *probs = g_new(float, n_vocab);
+  int32_t *ids = g_new(int32_t, n_vocab);
+  int seen = 0;
+  double worst = 0;
+  for (int li = 4; lines[li] && lines[li][0]; li++, seen++) {
+    char **f = g_strsplit(lines[li], " | ", -1);
+    g_assert_cmpuint(g_strv_length(f), ==, 4);
+    llm_sampler_params p = llm_sampler_default_params();
+    g_assert_cmpint(sscanf(f[0], "%f %d %f %f %f %d %f %f", &p.temperature, &p.top_k, &p.top_p, &p.min_p,
+                           &p.repeat_penalty, &p.repeat_last_n, &p.frequency_penalty, &p.presence_penalty),
+                    ==, 8);
+    p.seed = 1;
+    llm_sampler *s = llm_sampler_new(p);
+    g_assert_nonnull(s);
+    if (strcmp(f[1], "-") != 0) {
+      char **h = g_strsplit(f[1], ",", -1);
+      for (char **t = h; *t; t++)
+        llm_sampler_accept(s, atoi(*t));
+      g_strfreev(h);
+    }
+    char **lg = g_strsplit(f[2], ",", -1);
+    g_assert_cmpint(g_strv_length(lg), ==, n_vocab);
+    for (int i = 0; i < n_vocab; i++)
+      logits[i] = (float)g_ascii_strtod(lg[i], NULL);
+    g_strfreev(lg);
+    int n = llm_sampler_candidates(s, logits, n_vocab, ids, probs, n_vocab);
+    char **want = g_strsplit(f[3], ",", -1);
+    if (n != (int)g_strv_length(want))
+      g_error("case %d (%s): %d candidates, llama.cpp %u", seen, f[0], n, g_strv_length(want));
+    for (int i = 0; i < n; i++) {
+      int wid = atoi(want[i]);
+      double wp = g_ascii_strtod(strchr(want[i], ':') + 1, NULL);
+      if (ids[i] != wid)
+        g_error("case %d (%s): candidate %d is id %d, llama.cpp %d", seen, f[0], i, ids[i], wid);
+      worst = MAX(worst, fabs(probs[i] - wp));
+    }
+    /* sample() draws from the same set */
+    for (int k = 0; k < 20; k++) {
+      int32_t id = llm_sampler_sample(s, logits, n_vocab);
+      gboolean in = FALSE;
+      for (int i = 0; i < n; i++)
+        in |= ids[i] == id;
+      g_assert_true(in);
+    }
+    g_strfreev(want);
+    llm_sampler_free(s);
+    g_strfreev(f);
+  }
+  g_test_message("%d/%d cases: same candidates as llama.cpp, probabilities within %.2g", seen, n_cases, worst);
+  g_assert_cmpint(seen, ==, n_cases);
+  g_assert_cmpfloat(worst, <, 1e-5);
+  g_free(logits);
+  g_free(probs);
+  g_free(ids);
+  g_strfreev(lines);
+  g_free(path);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -314,5 +389,6 @@ main(int argc, char **argv)
   g_test_add_func("/llm/sampler/distribution", test_distribution);
   g_test_add_func("/llm/sampler/seed", test_seed);
   g_test_add_func("/llm/sampler/penalties", test_penalties);
+  g_test_add_func("/llm/sampler/golden", test_golden);
   return g_test_run();
 }

@@ -377,7 +377,7 @@ test_bpe_merge_order(void)
   const char *tok[] = { "a", "b", "c", "ab", "bc", "abc", "\xc4\xa0" };
   const char *merges[] = { "b c", "a b", "ab c" };
   kern_gguf_set_string(g, "tokenizer.ggml.model", "gpt2");
-  kern_gguf_set_string(g, "tokenizer.ggml.pre", "gpt2");
+  kern_gguf_set_string(g, "tokenizer.ggml.pre", "gpt-2");
   kern_gguf_set_string_array(g, "tokenizer.ggml.tokens", tok, 7);
   kern_gguf_set_string_array(g, "tokenizer.ggml.merges", merges, 3);
   path = g_build_filename(tmp_dir, "order.gguf", NULL);
@@ -512,6 +512,111 @@ test_mutations(gconstpointer data)
   g_free(src_name);
 }
 
+/* Every tokenizer.ggml.pre name llama.cpp knows, on vocab-xbpe.gguf's
+ * tokens and merges (which cross word boundaries, so every cut shows): where this tokenizer takes the name, the hash of all its
+ * ids over the corpus must equal llama.cpp's (tokenizer-golden-pre.txt). */
+static void
+test_pre_names(void)
+{
+  char *path = data_path("tokenizer-golden-pre.txt"), *data;
+  g_assert_true(g_file_get_contents(path, &data, NULL, NULL));
+  char **lines = g_strsplit(data, "\n", -1);
+  g_free(data);
+  g_assert_cmpstr(lines[0], ==, "HARK-LLM-TOKENIZER-PRE-GOLDEN 1");
+  char *corpus_path = data_path("tokenizer-corpus.txt"), *corpus;
+  gsize corpus_len;
+  g_assert_true(g_file_get_contents(corpus_path, &corpus, &corpus_len, NULL));
+  /* the cases, as the golden script cuts them, then the whole file */
+  GPtrArray *cases = g_ptr_array_new_with_free_func(g_free);
+  GArray *lens = g_array_new(FALSE, FALSE, sizeof(gsize));
+  for (const char *p = corpus;;) {
+    const char *sep = strstr(p, "\n=====\n");
+    gsize n = sep ? (gsize)(sep - p) : (gsize)(corpus + corpus_len - p);
+    g_ptr_array_add(cases, g_memdup2(p, n + 1));
+    g_array_append_val(lens, n);
+    if (!sep)
+      break;
+    p = sep + 7;
+  }
+  g_ptr_array_add(cases, g_memdup2(corpus, corpus_len + 1));
+  g_array_append_val(lens, corpus_len);
+
+  char *src = data_path("vocab-xbpe.gguf");
+  kern_weights *w = kern_weights_open(src, NULL);
+  g_assert_nonnull(w);
+  char *out = g_build_filename(tmp_dir, "pre.gguf", NULL);
+  int checked = 0, unsupported = 0;
+  GString *skipped = g_string_new(NULL), *wrong = g_string_new(NULL);
+  for (int li = 3; lines[li] && lines[li][0]; li++) {
+    char name[64], hash[65];
+    unsigned long n_ids;
+    g_assert_cmpint(sscanf(lines[li], "%63s %lu %64s", name, &n_ids, hash), ==, 3);
+    kern_gguf_writer *g = kern_gguf_writer_new();
+    for (int64_t i = 0; i < kern_weights_n_meta(w); i++) {
+      const char *key;
+      const kern_meta *m = kern_weights_meta_at(w, i, &key);
+      if (strcmp(key, "tokenizer.ggml.pre") != 0)
+        kern_gguf_set_meta(g, key, m);
+    }
+    kern_gguf_set_string(g, "tokenizer.ggml.pre", name);
+    g_assert_cmpint(kern_gguf_write(g, out, NULL), ==, 0);
+    kern_gguf_writer_free(g);
+    kern_weights *pw = kern_weights_open(out, NULL);
+    char *err = NULL;
+    llm_tokenizer *t = llm_tokenizer_new(pw, &err);
+    kern_weights_close(pw);
+    if (!t) {
+      g_assert_nonnull(strstr(err, "is not a pre-tokenizer this build knows"));
+      g_string_append_printf(skipped, " %s", name);
+      unsupported++;
+      free(err);
+      continue;
+    }
+    GChecksum *sum = g_checksum_new(G_CHECKSUM_SHA256);
+    unsigned long total = 0;
+    int32_t *ids = NULL;
+    size_t cap = 0;
+    for (guint c = 0; c < cases->len; c++) {
+      for (int mode = 1; mode >= 0; mode--) {
+        size_t n = 0;
+        g_assert_cmpint(llm_tokenizer_encode(t, cases->pdata[c], g_array_index(lens, gsize, c), mode, mode, &ids, &n,
+                                             &cap),
+                        ==, 0);
+        char *line = golden_ids_str(ids, n);
+        g_checksum_update(sum, (const guchar *)line, (gssize)strlen(line));
+        g_checksum_update(sum, (const guchar *)"\n", 1);
+        g_free(line);
+        total += n;
+      }
+    }
+    if (strcmp(g_checksum_get_string(sum), hash) != 0)
+      g_string_append_printf(wrong, "\n  %s (as %s): %lu ids, llama.cpp %lu", name, llm_tokenizer_pre(t), total,
+                             n_ids);
+    else
+      checked++;
+    g_checksum_free(sum);
+    free(ids);
+    llm_tokenizer_free(t);
+  }
+  g_test_message("%d pre-tokenizer names give llama.cpp's ids; %d not supported:%s", checked, unsupported,
+                 skipped->str);
+  if (wrong->len)
+    g_error("ids differ from llama.cpp's for:%s", wrong->str);
+  g_assert_cmpint(checked, >=, 30);
+  g_string_free(skipped, TRUE);
+  g_string_free(wrong, TRUE);
+  g_unlink(out);
+  g_free(out);
+  kern_weights_close(w);
+  g_free(src);
+  g_array_unref(lens);
+  g_ptr_array_unref(cases);
+  g_free(corpus);
+  g_free(corpus_path);
+  g_strfreev(lines);
+  g_free(path);
+}
+
 /* ---- streaming UTF-8 ---------------------------------------------------------- */
 
 static char *
@@ -624,6 +729,7 @@ main(int argc, char **argv)
   g_test_add_func("/llm/tokenizer/broken", test_broken);
   g_test_add_func("/llm/tokenizer/bpe-merge-order", test_bpe_merge_order);
   g_test_add_func("/llm/tokenizer/utf8-stream", test_utf8_stream);
+  g_test_add_func("/llm/tokenizer/pre-names", test_pre_names);
   g_test_add_data_func("/llm/tokenizer/mutations/llama3", "llama3", test_mutations);
   g_test_add_data_func("/llm/tokenizer/mutations/spm", "spm", test_mutations);
   int rc = g_test_run();

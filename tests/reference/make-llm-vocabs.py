@@ -13,6 +13,10 @@ make-llm-tokenizer-golden.py) can say which ids each should give:
   vocab-default.gguf the same merges, no tokenizer.ggml.pre (llama.cpp's
                      "default": punctuation runs, GPT-2's regex, digit runs,
                      then groups of three ASCII digits)
+  vocab-xbpe.gguf    byte-level BPE trained without pre-tokenization (merges
+                     cross spaces, punctuation and case changes, so that every
+                     pre-tokenizer's cuts show in the ids); the pre-tokenizer
+                     names test (tokenizer-golden-pre.txt) runs on it
   vocab-spm.gguf     SentencePiece-style "llama" model (Llama 2's layout:
                      <unk> <s> </s>, 256 byte tokens <0xXX>, then pieces with
                      scores; characters outside the vocabulary fall back to bytes)
@@ -49,6 +53,16 @@ def training_text():
     return parts
 
 
+LLAMA3_SPECIALS = ["<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"]
+
+
+def xbpe_text():
+    """The corpus cut into its cases, each many times (merges then span the
+    corpus's own word, case and punctuation boundaries)."""
+    with open(os.path.join(DATA, "tokenizer-corpus.txt"), encoding="utf-8") as f:
+        return f.read().split("\n=====\n") * 4
+
+
 def base_writer(path):
     w = gguf.GGUFWriter(path, "llama")
     w.add_context_length(256)
@@ -69,11 +83,11 @@ def write(w):
     w.close()
 
 
-def train_bpe(texts):
+def train_bpe(texts, vocab_size=1200, use_regex=True):
     tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=use_regex)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=1200, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
                                   show_progress=False)
     tok.train_from_iterator(texts, trainer)
     vocab = tok.get_vocab()
@@ -91,12 +105,15 @@ def bpe_file(path, pre, tokens, merges, specials, user_defined, bos, eos, add_bo
         if word not in tokens:
             tokens.append(word)
             types.append(gguf.TokenType.NORMAL)
-    for s in specials:
-        tokens.append(s)
-        types.append(gguf.TokenType.CONTROL)
-    for s in user_defined:
-        tokens.append(s)
-        types.append(gguf.TokenType.USER_DEFINED)
+    # a learned token with a special's text becomes that special (llama.cpp
+    # refuses vocabularies with repeated texts)
+    for group, kind in ((specials, gguf.TokenType.CONTROL), (user_defined, gguf.TokenType.USER_DEFINED)):
+        for s in group:
+            if s in tokens:
+                types[tokens.index(s)] = kind
+            else:
+                tokens.append(s)
+                types.append(kind)
     w = base_writer(path)
     w.add_tokenizer_model("gpt2")
     if pre is not None:
@@ -152,6 +169,9 @@ def main():
              "<|endoftext|>", "<|endoftext|>", False)
     bpe_file(os.path.join(DATA, "vocab-default.gguf"), None, tokens, merges, ["<|endoftext|>"], ["<tool_call>"],
              "<|endoftext|>", "<|endoftext|>", False)
+    xtokens, xmerges = train_bpe(xbpe_text(), 3000, False)
+    bpe_file(os.path.join(DATA, "vocab-xbpe.gguf"), "llama-bpe", xtokens, xmerges, LLAMA3_SPECIALS, [],
+             "<|begin_of_text|>", "<|end_of_text|>", True)
     spm_file(os.path.join(DATA, "vocab-spm.gguf"), texts)
 
 
