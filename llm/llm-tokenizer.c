@@ -260,7 +260,10 @@ is_other(uint32_t cp)
 }
 
 /* Decodes one code point at s[0 .. n) (n >= 1); *len gets the bytes used.
- * Ill-formed input gives U+FFFD for one byte, as llama.cpp's decoder does. */
+ * As llama.cpp's decoder: a bad lead byte, a missing continuation byte or a
+ * sequence cut short gives U+FFFD for one byte; overlong forms and
+ * surrogates are decoded as they stand (it does not check them); past
+ * U+10FFFF (where llama.cpp aborts) gives U+FFFD for one byte. */
 static uint32_t
 utf8_decode(const unsigned char *s, size_t n, size_t *len)
 {
@@ -269,13 +272,12 @@ utf8_decode(const unsigned char *s, size_t n, size_t *len)
   if (c < 0x80)
     return c;
   size_t need;
-  uint32_t min;
   if ((c & 0xE0) == 0xC0) {
-    need = 2, min = 0x80, c &= 0x1F;
+    need = 2, c &= 0x1F;
   } else if ((c & 0xF0) == 0xE0) {
-    need = 3, min = 0x800, c &= 0x0F;
+    need = 3, c &= 0x0F;
   } else if ((c & 0xF8) == 0xF0) {
-    need = 4, min = 0x10000, c &= 0x07;
+    need = 4, c &= 0x07;
   } else {
     return 0xFFFD;
   }
@@ -286,7 +288,7 @@ utf8_decode(const unsigned char *s, size_t n, size_t *len)
       return 0xFFFD;
     c = (c << 6) | (s[i] & 0x3F);
   }
-  if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
+  if (c > 0x10FFFF)
     return 0xFFFD;
   *len = need;
   return c;

@@ -82,7 +82,8 @@ const char *llm_tokenizer_text(const llm_tokenizer *t, int32_t id, size_t *len);
  * 0; free() it). add_special: BOS / EOS as the file says (add_bos_token,
  * add_eos_token). parse_special: text of control tokens becomes the token.
  * Text that is not valid UTF-8 is tokenized as llama.cpp does (SPM: bytes;
- * BPE: each bad byte as U+FFFD). Returns 0, KERN_E_INVAL (bad arguments) or
+ * BPE: a bad lead or missing continuation byte as U+FFFD, overlong forms
+ * and surrogates as they stand, code points past U+10FFFF as U+FFFD). Returns 0, KERN_E_INVAL (bad arguments) or
  * KERN_E_NOMEM (the ids appended so far stay). */
 int llm_tokenizer_encode(const llm_tokenizer *t, const char *text, size_t len, int add_special, int parse_special,
                          int32_t **ids, size_t *n_ids, size_t *cap);
