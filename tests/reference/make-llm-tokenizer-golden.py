@@ -115,7 +115,8 @@ PRE_NAMES = [
     "starcoder", "refact", "command-r", "codeshell", "exaone", "minerva-7b", "falcon", "poro-chat", "bloom",
     "gpt3-finnish", "tekken", "deepseek-llm", "deepseek-coder", "deepseek-v3", "gpt-4o", "viking", "chameleon",
     "chatglm-bpe", "llama4", "superbpe", "seed-coder", "kimi-k2", "bailingmoe", "hunyuan", "grok-2",
-    "minimax-m2", "hunyuan-dense", "youtu", "afmoe",
+    "minimax-m2", "hunyuan-dense", "youtu", "afmoe", "glm4", "midm-2.0", "lfm2", "a.x-4.0", "exaone4", "mellum",
+    "kormo", "bailingmoe2", "llada-moe", "jina-v1-en", "granite-docling", "kanana2",
 ]
 
 
