@@ -8,8 +8,8 @@
  *            token covers falls back to byte tokens <0xXX>.
  *   "gpt2"   byte-level BPE: the pre-tokenizer named by tokenizer.ggml.pre
  *            (llama3 / llama-bpe, qwen2, gpt-2, smollm, falcon, bloom,
- *            tekken, gpt-4o, deepseek-coder, deepseek-v3, seed-coder, viking,
- *            default, and the 62 names llama.cpp maps onto these)
+ *            tekken, gpt-4o, deepseek-llm, deepseek-coder, deepseek-v3,
+ *            seed-coder, viking, default: 63 names llama.cpp knows)
  *            splits the text; each piece's bytes (in GPT-2's byte-to-unicode
  *            form) are merged by tokenizer.ggml.merges, lowest rank first.
  * Before either, control, user-defined and unknown tokens found verbatim in
@@ -54,7 +54,7 @@ int llm_tokenizer_n_vocab(const llm_tokenizer *t);
 /* "spm" or "bpe". */
 const char *llm_tokenizer_model(const llm_tokenizer *t);
 /* The pre-tokenizer in use ("llama3", "qwen2", "gpt2", "smollm", "falcon",
- * "bloom", "tekken", "gpt-4o", "deepseek-coder", "deepseek-v3",
+ * "bloom", "tekken", "gpt-4o", "deepseek-llm", "deepseek-coder", "deepseek-v3",
  * "seed-coder", "viking", "default"; "" for SPM). */
 const char *llm_tokenizer_pre(const llm_tokenizer *t);
 
