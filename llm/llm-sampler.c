@@ -137,6 +137,8 @@ llm_sampler_free(llm_sampler *s)
 void
 llm_sampler_reset(llm_sampler *s)
 {
+  if (!s)
+    return;
   s->n_hist = s->hist_at = 0;
   seed_rng(s);
 }
@@ -144,7 +146,7 @@ llm_sampler_reset(llm_sampler *s)
 uint64_t
 llm_sampler_seed(const llm_sampler *s)
 {
-  return s->seed;
+  return s ? s->seed : 0;
 }
 
 void

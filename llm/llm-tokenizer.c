@@ -40,6 +40,7 @@ enum {
   PRE_VIKING,  /* bloom's, then single digits */
   PRE_DEEPSEEK_CODER,
   PRE_DEEPSEEK3,
+  PRE_DEEPSEEK_LLM,
 };
 
 /* Regexes the pre-tokenizers are made of. */
@@ -65,6 +66,9 @@ enum {
   RX_CJK_KANA, /* [一-龥぀-ゟ゠-ヿ]+ */
   RX_DEEPSEEK3, /* [!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+|[^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+
                    | ?[\p{P}\p{S}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+ */
+  RX_DS_LETTERS, /* \s?[A-Za-zµÀ-ÖØ-öø-ƺ...𞤀-𞥃]+ (llm_deepseek_letters) */
+  RX_DS_PUNCT, /* \s?[!-/:-~！-／：-～‘-‟　-。]+ */
+  RX_WS_END,   /* \s+$ */
   RX_TEKKEN,   /* [^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))*((?=[\p{L}])([^A-Z]))+
                   |[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))+((?=[\p{L}])([^A-Z]))*
                   |\p{N}|[^\r\n\p{L}\p{N}]?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+ */
@@ -124,8 +128,22 @@ static const struct {
   { "deepseek-coder", PRE_DEEPSEEK_CODER, "deepseek-coder", 0, 0 },
   { "gpt-4o", PRE_GPT4O, "gpt-4o", 0, 0 },
   { "minimax-m2", PRE_GPT4O, "gpt-4o", 0, 0 },
+  { "llama4", PRE_GPT4O, "gpt-4o", 0, 0 },
+  { "glm4", PRE_LLAMA3, "llama3", 1, 1 },
+  { "midm-2.0", PRE_LLAMA3, "llama3", 1, 1 },
+  { "lfm2", PRE_LLAMA3, "llama3", 1, 1 },
+  { "a.x-4.0", PRE_GPT2, "gpt2", 0, 0 },
+  { "exaone4", PRE_GPT2, "gpt2", 0, 0 },
+  { "mellum", PRE_GPT2, "gpt2", 0, 0 },
+  { "jina-v1-en", PRE_GPT2, "gpt2", 0, 0 },
+  { "granite-docling", PRE_GPT2, "gpt2", 0, 0 },
+  { "kormo", PRE_QWEN2, "qwen2", 0, 0 },
+  { "bailingmoe2", PRE_QWEN2, "qwen2", 0, 0 },
+  { "llada-moe", PRE_QWEN2, "qwen2", 0, 0 },
+  { "kanana2", PRE_GPT4O, "gpt-4o", 0, 0 },
   { "deepseek-v3", PRE_DEEPSEEK3, "deepseek-v3", 0, 0 },
   { "hunyuan-dense", PRE_DEEPSEEK3, "deepseek-v3", 0, 0 },
+  { "deepseek-llm", PRE_DEEPSEEK_LLM, "deepseek-llm", 0, 0 },
 };
 
 /* Token texts llama.cpp treats as end of turn / generation (made control tokens). */
@@ -260,7 +278,10 @@ is_other(uint32_t cp)
 }
 
 /* Decodes one code point at s[0 .. n) (n >= 1); *len gets the bytes used.
- * Ill-formed input gives U+FFFD for one byte, as llama.cpp's decoder does. */
+ * As llama.cpp's decoder: a bad lead byte, a missing continuation byte or a
+ * sequence cut short gives U+FFFD for one byte; overlong forms and
+ * surrogates are decoded as they stand (it does not check them); past
+ * U+10FFFF (where llama.cpp aborts) gives U+FFFD for one byte. */
 static uint32_t
 utf8_decode(const unsigned char *s, size_t n, size_t *len)
 {
@@ -269,13 +290,12 @@ utf8_decode(const unsigned char *s, size_t n, size_t *len)
   if (c < 0x80)
     return c;
   size_t need;
-  uint32_t min;
   if ((c & 0xE0) == 0xC0) {
-    need = 2, min = 0x80, c &= 0x1F;
+    need = 2, c &= 0x1F;
   } else if ((c & 0xF0) == 0xE0) {
-    need = 3, min = 0x800, c &= 0x0F;
+    need = 3, c &= 0x0F;
   } else if ((c & 0xF8) == 0xF0) {
-    need = 4, min = 0x10000, c &= 0x07;
+    need = 4, c &= 0x07;
   } else {
     return 0xFFFD;
   }
@@ -286,7 +306,7 @@ utf8_decode(const unsigned char *s, size_t n, size_t *len)
       return 0xFFFD;
     c = (c << 6) | (s[i] & 0x3F);
   }
-  if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
+  if (c > 0x10FFFF)
     return 0xFFFD;
   *len = need;
   return c;
@@ -1276,6 +1296,21 @@ is_cjk_kana(uint32_t c)
 }
 
 static int
+is_ds_letter(uint32_t c)
+{
+  return in_ranges(llm_deepseek_letters, N_RANGES(llm_deepseek_letters), c) && !is_space(c);
+}
+
+/* [!-/:-~！-／：-～‘-‟　-。] */
+static int
+is_ds_punct(uint32_t c)
+{
+  return ((c >= 0x21 && c <= 0x2F) || (c >= 0x3A && c <= 0x7E) || (c >= 0xFF01 && c <= 0xFF0F) ||
+          (c >= 0xFF1A && c <= 0xFF5E) || (c >= 0x2018 && c <= 0x201F) || (c >= 0x3000 && c <= 0x3002)) &&
+         !is_space(c);
+}
+
+static int
 is_ascii_letter(uint32_t c)
 {
   return (c | 0x20) >= 'a' && (c | 0x20) <= 'z';
@@ -1356,6 +1391,16 @@ match_rx(int rx, const uint32_t *cp, size_t pos, size_t end)
   }
   case RX_CJK_HANGUL:
     return run(cp, pos, end, is_cjk_hangul, UNBOUNDED);
+  case RX_DS_LETTERS:
+  case RX_DS_PUNCT: {
+    int (*cls)(uint32_t) = rx == RX_DS_LETTERS ? is_ds_letter : is_ds_punct;
+    size_t n = is_space(cp[pos]) ? run(cp, pos + 1, end, cls, UNBOUNDED) : 0;
+    return n ? 1 + n : run(cp, pos, end, cls, UNBOUNDED);
+  }
+  case RX_WS_END: {
+    size_t n = run(cp, pos, end, is_space, UNBOUNDED);
+    return pos + n == end ? n : 0;
+  }
   case RX_CJK_KANA:
     return run(cp, pos, end, is_cjk_kana, UNBOUNDED);
   case RX_DIGITS13:
@@ -1493,6 +1538,10 @@ pre_regexes(int pre, int *rx)
   case PRE_DEEPSEEK3:
     rx[0] = RX_DIGITS13, rx[1] = RX_CJK_KANA, rx[2] = RX_DEEPSEEK3;
     return 3;
+  case PRE_DEEPSEEK_LLM:
+    rx[0] = RX_CRLF, rx[1] = RX_DS_LETTERS, rx[2] = RX_DS_PUNCT, rx[3] = RX_WS_END, rx[4] = RX_CJK_HANGUL;
+    rx[5] = RX_DIGITS;
+    return 6;
   default:
     rx[0] = RX_PUNCT, rx[1] = RX_GPT2, rx[2] = RX_DIGITS, rx[3] = RX_3DIGITS;
     return 4;

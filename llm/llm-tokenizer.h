@@ -8,7 +8,8 @@
  *            token covers falls back to byte tokens <0xXX>.
  *   "gpt2"   byte-level BPE: the pre-tokenizer named by tokenizer.ggml.pre
  *            (llama3 / llama-bpe, qwen2, gpt-2, smollm, falcon, bloom,
- *            tekken, default, and the 38 names llama.cpp maps onto these)
+ *            tekken, gpt-4o, deepseek-llm, deepseek-coder, deepseek-v3,
+ *            seed-coder, viking, default: 63 names llama.cpp knows)
  *            splits the text; each piece's bytes (in GPT-2's byte-to-unicode
  *            form) are merged by tokenizer.ggml.merges, lowest rank first.
  * Before either, control, user-defined and unknown tokens found verbatim in
@@ -53,7 +54,8 @@ int llm_tokenizer_n_vocab(const llm_tokenizer *t);
 /* "spm" or "bpe". */
 const char *llm_tokenizer_model(const llm_tokenizer *t);
 /* The pre-tokenizer in use ("llama3", "qwen2", "gpt2", "smollm", "falcon",
- * "bloom", "tekken", "default"; "" for SPM). */
+ * "bloom", "tekken", "gpt-4o", "deepseek-llm", "deepseek-coder", "deepseek-v3",
+ * "seed-coder", "viking", "default"; "" for SPM). */
 const char *llm_tokenizer_pre(const llm_tokenizer *t);
 
 /* Special ids; -1 when the vocabulary has none. */
@@ -82,7 +84,8 @@ const char *llm_tokenizer_text(const llm_tokenizer *t, int32_t id, size_t *len);
  * 0; free() it). add_special: BOS / EOS as the file says (add_bos_token,
  * add_eos_token). parse_special: text of control tokens becomes the token.
  * Text that is not valid UTF-8 is tokenized as llama.cpp does (SPM: bytes;
- * BPE: each bad byte as U+FFFD). Returns 0, KERN_E_INVAL (bad arguments) or
+ * BPE: a bad lead or missing continuation byte as U+FFFD, overlong forms
+ * and surrogates as they stand, code points past U+10FFFF as U+FFFD). Returns 0, KERN_E_INVAL (bad arguments) or
  * KERN_E_NOMEM (the ids appended so far stay). */
 int llm_tokenizer_encode(const llm_tokenizer *t, const char *text, size_t len, int add_special, int parse_special,
                          int32_t **ids, size_t *n_ids, size_t *cap);

@@ -6,6 +6,8 @@
  * (tests/reference/make-llm-tokenizer-golden.py). The model files are taken
  * from $HARK_TEST_MODELS_DIR (SmolLM2-135M-Instruct.Q4_1.gguf,
  * gemma-3-270m-q4_k_m.gguf); each test skips when its file is absent.
+ * Also: SmolLM2's chat template is the one committed as test data
+ * (tests/data/llm/templates/smollm2.jinja) and is detected as ChatML.
  */
 #include <glib.h>
 #include <stdint.h>
@@ -14,6 +16,7 @@
 #include <string.h>
 
 #include "kern-weights.h"
+#include "llm-template.h"
 #include "llm-tokenizer-golden.h"
 #include "llm-tokenizer.h"
 
@@ -75,6 +78,36 @@ test_model(gconstpointer data)
   g_free(path);
 }
 
+static void
+test_smollm2_template(void)
+{
+  const char *dir = g_getenv("HARK_TEST_MODELS_DIR");
+  char *path = dir ? g_build_filename(dir, "SmolLM2-135M-Instruct.Q4_1.gguf", NULL) : NULL;
+  if (!path || !g_file_test(path, G_FILE_TEST_EXISTS)) {
+    g_test_skip("no SmolLM2-135M-Instruct.Q4_1.gguf in $HARK_TEST_MODELS_DIR");
+    g_free(path);
+    return;
+  }
+  kern_weights *w = kern_weights_open(path, NULL);
+  g_assert_nonnull(w);
+  const char *tmpl = kern_weights_get_string(w, "tokenizer.chat_template", NULL);
+  g_assert_nonnull(tmpl);
+  const char *src = g_getenv("G_TEST_SRCDIR");
+  char *committed_path = g_build_filename(src ? src : "tests", "data", "llm", "templates", "smollm2.jinja", NULL);
+  char *committed;
+  g_assert_true(g_file_get_contents(committed_path, &committed, NULL, NULL));
+  g_assert_cmpstr(tmpl, ==, committed);
+  g_assert_cmpint(llm_template_detect(tmpl), ==, LLM_TEMPLATE_CHATML);
+  char *sys = llm_template_default_system(tmpl);
+  g_assert_nonnull(sys);
+  g_assert_true(strstr(tmpl, sys) != NULL);
+  free(sys);
+  g_free(committed);
+  g_free(committed_path);
+  kern_weights_close(w);
+  g_free(path);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -84,5 +117,6 @@ main(int argc, char **argv)
     g_test_add_data_func(p, &cases[i], test_model);
     g_free(p);
   }
+  g_test_add_func("/llm/tokenizer-models/smollm2-template", test_smollm2_template);
   return g_test_run();
 }

@@ -9,6 +9,10 @@ from Python's unicodedata:
     S  symbols      (Sm Sc Sk So)
     M  marks        (Mn Mc Me)
 
+and llm_deepseek_letters: the literal letter class of llama.cpp's
+"deepseek-llm" pre-tokenizer regex (ranges as written there, not a
+Unicode category).
+
 Whitespace (\\s, the White_Space property) is a short fixed list kept in
 llm-tokenizer.c. llama.cpp's tables may carry a newer Unicode version than
 this Python; the classes differ only for characters assigned since.
@@ -26,6 +30,44 @@ CLASSES = [
     ("llm_unicode_symbols", ("Sm", "Sc", "Sk", "So")),
     ("llm_unicode_marks", ("Mn", "Mc", "Me")),
 ]
+
+
+# The bracket expression of llama.cpp's deepseek-llm letter regex
+# ("\\s?[...]+"), as its ranges and single characters.
+DEEPSEEK_LLM_LETTERS = (
+    "A-Za-z\u00b5\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u01ba\u01bc-\u01bf\u01c4-\u0293\u0295-\u02af"
+    "\u0370-\u0373\u0376\u0377\u037b-\u037d\u037f\u0386\u0388-\u038a\u038c\u038e-\u03a1\u03a3-\u03f5"
+    "\u03f7-\u0481\u048a-\u052f\u0531-\u0556\u10a0-\u10c5\u13a0-\u13f5\u13f8-\u13fd\u1c90-\u1cba"
+    "\u1cbd-\u1cbf\u1d00-\u1d2b\u1d6b-\u1d77\u1d79-\u1d9a\u1e00-\u1f15\u1f18-\u1f1d\u1f20-\u1f45"
+    "\u1f48-\u1f4d\u1f50-\u1f57\u1f59\u1f5b\u1f5d\u1f5f-\u1f7d\u1f80-\u1fb4\u1fb6-\u1fbc\u1fbe"
+    "\u1fc2-\u1fc4\u1fc6-\u1fcc\u1fd0-\u1fd3\u1fd6-\u1fdb\u1fe0-\u1fec\u1ff2-\u1ff4\u1ff6-\u1ffc"
+    "\u2102\u2107\u210a-\u2113\u2115\u2119-\u211d\u2124\u2126\u2128\u212a-\u212d\u212f-\u2134"
+    "\u2139\u213c-\u213f\u2145-\u2149\u214e\u2183\u2184\u2c00-\u2c7b\u2c7e-\u2ce4\u2ceb-\u2cee"
+    "\u2cf2\u2cf3\ua640-\ua66d\ua680-\ua69b\ua722-\ua76f\ua771-\ua787\ua78b-\ua78e\uab70-\uabbf"
+    "\ufb00-\ufb06\ufb13-\ufb17\uff21-\uff3a\uff41-\uff5a\U00010400-\U0001044f\U000104b0-\U000104d3"
+    "\U000104d8-\U000104fb\U00010c80-\U00010cb2\U00010cc0-\U00010cf2\U000118a0-\U000118df"
+    "\U0001e900-\U0001e943"
+)
+
+
+def class_ranges(spec):
+    out = []
+    i = 0
+    while i < len(spec):
+        if i + 2 < len(spec) and spec[i + 1] == "-":
+            out.append((ord(spec[i]), ord(spec[i + 2])))
+            i += 3
+        else:
+            out.append((ord(spec[i]), ord(spec[i])))
+            i += 1
+    out.sort()
+    merged = []
+    for lo, hi in out:
+        if merged and lo <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(hi, merged[-1][1]))
+        else:
+            merged.append((lo, hi))
+    return merged
 
 
 def ranges(cats):
@@ -71,6 +113,9 @@ def main():
             rs = ranges(cats)
             emit(f, name, rs)
             print(f"{name}: {len(rs)} ranges")
+        rs = class_ranges(DEEPSEEK_LLM_LETTERS)
+        emit(f, "llm_deepseek_letters", rs)
+        print(f"llm_deepseek_letters: {len(rs)} ranges")
     print(f"wrote {dst} (Unicode {unicodedata.unidata_version})")
 
 

@@ -2,7 +2,8 @@
 """Writes the golden token ids of llm-tokenizer.c's tests: llama.cpp's own
 (through llama-cpp-python, vocab_only) for every case of
 tests/data/llm/tokenizer-corpus.txt (cases separated by a line "=====",
-plus the whole file as one more case), in two modes:
+plus the whole file as one more case, plus three byte strings that are not
+valid UTF-8), in two modes:
   add_special=1 parse_special=1   (BOS/EOS as the file says; special text -> ids)
   add_special=0 parse_special=0
 and, per case, llama.cpp's pieces of those ids (token_to_piece with
@@ -54,10 +55,21 @@ MODEL_VOCABS = [
 ]
 
 
-def cases():
+# Byte strings that are not valid UTF-8 (the corpus file is text): for BPE
+# llama.cpp reads a bad lead or missing continuation byte as U+FFFD and takes
+# overlong forms and surrogates as they stand (code points past U+10FFFF make
+# it abort, so none here); SPM keeps the bytes.
+BAD_UTF8 = [
+    b"caf\xe9 \xff\xfe abc \xe4\xb8 \xf0\x9f\x98 end",
+    b"\x80\x80 x\xc3",
+    b"ok \xed\xa0\x80 surrogate \xc0\xaf overlong \xe0\x80\x80 too",
+]
+
+
+def cases(with_bad=False):
     with open(os.path.join(DATA, "tokenizer-corpus.txt"), "rb") as f:
         data = f.read()
-    return data.split(b"\n=====\n") + [data]
+    return data.split(b"\n=====\n") + [data] + (BAD_UTF8 if with_bad else [])
 
 
 def pieces(vocab, ids, special):
@@ -74,7 +86,7 @@ def golden(name, path):
     llm = llama_cpp.Llama(model_path=path, vocab_only=True, verbose=False)
     vocab = llama_cpp.llama_model_get_vocab(llm.model)
     lines = []
-    for text in cases():
+    for text in cases(with_bad=True):
         for add_special, parse_special in ((1, 1), (0, 0)):
             ids = llm.tokenize(text, add_bos=bool(add_special), special=bool(parse_special))
             ids_s = ",".join(str(i) for i in ids) if ids else "-"
@@ -103,7 +115,8 @@ PRE_NAMES = [
     "starcoder", "refact", "command-r", "codeshell", "exaone", "minerva-7b", "falcon", "poro-chat", "bloom",
     "gpt3-finnish", "tekken", "deepseek-llm", "deepseek-coder", "deepseek-v3", "gpt-4o", "viking", "chameleon",
     "chatglm-bpe", "llama4", "superbpe", "seed-coder", "kimi-k2", "bailingmoe", "hunyuan", "grok-2",
-    "minimax-m2", "hunyuan-dense", "youtu", "afmoe",
+    "minimax-m2", "hunyuan-dense", "youtu", "afmoe", "glm4", "midm-2.0", "lfm2", "a.x-4.0", "exaone4", "mellum",
+    "kormo", "bailingmoe2", "llada-moe", "jina-v1-en", "granite-docling", "kanana2",
 ]
 
 

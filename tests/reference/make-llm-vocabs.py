@@ -25,6 +25,9 @@ Each file carries the minimal llama hyperparameters llama.cpp wants for a
 vocab_only load, and no tensors.
 
     python3 tests/reference/make-llm-vocabs.py
+
+The training text includes tests/data/llm/tokenizer-corpus.txt: after
+changing the corpus, run this and then make-llm-tokenizer-golden.py.
 """
 import os
 
