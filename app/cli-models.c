@@ -2,6 +2,11 @@
  * model catalog and installer in app-models.c. */
 #include "app-cli.h"
 #include "app-models.h"
+#include "aud-whisper.h"
+#include "kern-type.h"
+
+#include <glib/gstdio.h>
+#include <stdlib.h>
 
 #include <glib-unix.h>
 #include <signal.h>
@@ -188,14 +193,63 @@ cmd_install(const app_cli_command *cmd, const app_model_info *model)
   return rc;
 }
 
+/* hark models convert IN OUT: any Whisper model to whisper.cpp ggml (.bin) or GGUF (.gguf). */
+static int
+cmd_convert(const app_cli_command *cmd, const char *in, const char *out, const char *type_name)
+{
+  int type = kern_type_from_name(type_name ? type_name : "f16");
+  if (type < 0) {
+    app_cli_error(cmd, "unknown type '%s' (f32, f16, q8_0, q5_0, q5_1, q4_0, q4_1, q4_K, q5_K, q6_K...)", type_name);
+    return APP_EXIT_USAGE;
+  }
+  GError *gerr = NULL;
+  char *path = app_models_resolve(in, &gerr);
+  if (!path) {
+    app_cli_error(cmd, "%s", gerr->message);
+    g_error_free(gerr);
+    return APP_EXIT_FAILURE;
+  }
+  aud_whisper_params wp = aud_whisper_default_params();
+  wp.backend = "cpu";
+  char *err = NULL;
+  aud_tokenizer *tok = NULL;
+  int rc = APP_EXIT_FAILURE;
+  aud_whisper *w = aud_whisper_open(path, &wp, &err);
+  if (w)
+    tok = aud_tokenizer_from_weights(aud_whisper_get_weights(w), &err);
+  if (!w || !tok) {
+    app_cli_error(cmd, "%s (only Whisper models convert; language models are GGUF already)", err ? err : path);
+  } else {
+    aud_whisper_file_format fmt = g_str_has_suffix(out, ".gguf") ? AUD_WHISPER_FILE_GGUF : AUD_WHISPER_FILE_GGML;
+    double t0 = app_cli_now();
+    if (aud_whisper_export(w, tok, out, fmt, type, &err) != 0) {
+      app_cli_error(cmd, "%s", err ? err : out);
+    } else {
+      GStatBuf st;
+      g_stat(out, &st);
+      printf("Wrote %s (%s, matrices %s, %.1f MB) in %.1f s\n", out,
+             fmt == AUD_WHISPER_FILE_GGUF ? "GGUF" : "whisper.cpp ggml", kern_type_get_traits(type)->name,
+             (double)st.st_size / 1e6, app_cli_now() - t0);
+      rc = APP_EXIT_OK;
+    }
+  }
+  free(err);
+  aud_tokenizer_free(tok);
+  aud_whisper_free(w);
+  g_free(path);
+  return rc;
+}
+
 int
 app_cli_models(int argc, char **argv)
 {
   const app_cli_command *cmd = app_cli_find("models");
 
   gboolean json = FALSE;
+  char *type = NULL;
   const GOptionEntry entries[] = {
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, "list: print a JSON array instead of a table", NULL },
+    { "type", 0, 0, G_OPTION_ARG_STRING, &type, "convert: type of the weight matrices (default f16)", "TYPE" },
     { NULL },
   };
   char *root = app_models_root();
@@ -204,6 +258,10 @@ app_cli_models(int argc, char **argv)
                                "  install NAME  download and check a model (an interrupted install resumes)\n"
                                "  remove NAME   delete an installed model\n"
                                "  path NAME     print an installed model's directory\n"
+                               "  convert MODEL OUT [--type T]\n"
+                               "                a Whisper model (catalog name or path, any format) to\n"
+                               "                whisper.cpp ggml (OUT.bin) or GGUF (OUT.gguf); T: f32, f16,\n"
+                               "                q8_0, q5_0, q5_1, q4_0, q4_1 or a K-quant\n"
                                "\nModels are stored in %s.",
                                root);
   int rc = app_cli_parse_options(cmd, entries, desc, &argc, &argv);
@@ -213,9 +271,20 @@ app_cli_models(int argc, char **argv)
     return rc;
 
   const char *sub = argv[1];
+  if (strcmp(sub, "convert") == 0) {
+    if (argc != 4) {
+      app_cli_error(cmd, "convert needs a model and an output file");
+      g_free(type);
+      return APP_EXIT_USAGE;
+    }
+    rc = cmd_convert(cmd, argv[2], argv[3], type);
+    g_free(type);
+    return rc;
+  }
+  g_free(type);
   gboolean is_list = strcmp(sub, "list") == 0;
   if (!is_list && strcmp(sub, "install") != 0 && strcmp(sub, "remove") != 0 && strcmp(sub, "path") != 0) {
-    app_cli_error(cmd, "unknown subcommand '%s' (expected list, install, remove or path)", sub);
+    app_cli_error(cmd, "unknown subcommand '%s' (expected list, install, remove, path or convert)", sub);
     return APP_EXIT_USAGE;
   }
   if (is_list ? argc != 2 : argc != 3) {

@@ -982,7 +982,9 @@ aud_tokenizer_from_weights(const kern_weights *w, char **err)
   /* whisper.cpp ggml: raw token bytes (as byte arrays, or strings in older
    * readers), specials laid out from whisper.n_vocab; others: GPT-2
    * byte-level strings with the specials by name. */
-  int ggml = kern_weights_format(w) == KERN_FORMAT_WHISPER_GGML;
+  int ggml = kern_weights_format(w) == KERN_FORMAT_WHISPER_GGML ||
+             (kern_weights_format(w) == KERN_FORMAT_GGUF &&
+              !strcmp(kern_weights_get_string(w, "general.architecture", ""), "whisper")); /* Hark's Whisper GGUF */
   const kern_meta *m = kern_weights_get_meta(w, "tokenizer.token_bytes");
   if (!m)
     m = kern_weights_get_meta(w, "tokenizer.tokens");

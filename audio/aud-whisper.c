@@ -7,7 +7,7 @@
  * 2 * T_enc mel frames, n_text_ctx (448) decoder positions, V = n_vocab.
  * Layouts follow kern-backend.h: [a, b] means ne0 = a (contiguous).
  */
-#include "aud-whisper.h"
+#include "aud-whisper-private.h"
 
 #include <math.h>
 #include <stddef.h>
@@ -558,6 +558,12 @@ load_all(aud_whisper *w)
   case KERN_FORMAT_CT2: style = FMT_CT2; break;
   case KERN_FORMAT_SAFETENSORS: style = FMT_HF; break;
   case KERN_FORMAT_WHISPER_GGML: style = FMT_OPENAI; break;
+  case KERN_FORMAT_GGUF: /* Hark's Whisper GGUF: whisper.cpp's names and header keys */
+    if (!strcmp(kern_weights_get_string(w->weights, "general.architecture", ""), "whisper")) {
+      style = FMT_OPENAI;
+      break;
+    }
+    /* fall through */
   default:
     return fail(w, KERN_E_FORMAT, "a %s file is not a Whisper model format",
                 kern_weights_format_name(kern_weights_format(w->weights)));
@@ -1124,6 +1130,74 @@ aud_whisper_cross_qk(aud_whisper *w, int seq, const int32_t *tokens, int n, cons
   return rc;
 }
 
+static int
+each_layer(const layer *L, const char *prefix, int is_dec, aud_whisper_param_fn fn, void *ud)
+{
+  const struct {
+    const char *name;
+    const kern_tensor *t;
+    aud_param_kind kind;
+  } p[] = {
+    { "attn_ln.weight", &L->attn_ln.w, AUD_PARAM_VECTOR }, { "attn_ln.bias", &L->attn_ln.b, AUD_PARAM_VECTOR },
+    { "attn.query.weight", &L->q.w, AUD_PARAM_MATRIX }, { "attn.query.bias", &L->q.b, AUD_PARAM_VECTOR },
+    { "attn.key.weight", &L->k.w, AUD_PARAM_MATRIX }, { "attn.value.weight", &L->v.w, AUD_PARAM_MATRIX },
+    { "attn.value.bias", &L->v.b, AUD_PARAM_VECTOR }, { "attn.out.weight", &L->o.w, AUD_PARAM_MATRIX },
+    { "attn.out.bias", &L->o.b, AUD_PARAM_VECTOR },
+    { "cross_attn_ln.weight", &L->cross_ln.w, AUD_PARAM_VECTOR },
+    { "cross_attn_ln.bias", &L->cross_ln.b, AUD_PARAM_VECTOR },
+    { "cross_attn.query.weight", &L->cq.w, AUD_PARAM_MATRIX }, { "cross_attn.query.bias", &L->cq.b, AUD_PARAM_VECTOR },
+    { "cross_attn.key.weight", &L->ck.w, AUD_PARAM_MATRIX }, { "cross_attn.value.weight", &L->cv.w, AUD_PARAM_MATRIX },
+    { "cross_attn.value.bias", &L->cv.b, AUD_PARAM_VECTOR }, { "cross_attn.out.weight", &L->co.w, AUD_PARAM_MATRIX },
+    { "cross_attn.out.bias", &L->co.b, AUD_PARAM_VECTOR },
+    { "mlp_ln.weight", &L->mlp_ln.w, AUD_PARAM_VECTOR }, { "mlp_ln.bias", &L->mlp_ln.b, AUD_PARAM_VECTOR },
+    { "mlp.0.weight", &L->fc1.w, AUD_PARAM_MATRIX }, { "mlp.0.bias", &L->fc1.b, AUD_PARAM_VECTOR },
+    { "mlp.2.weight", &L->fc2.w, AUD_PARAM_MATRIX }, { "mlp.2.bias", &L->fc2.b, AUD_PARAM_VECTOR },
+  };
+  char name[160];
+  for (size_t i = 0; i < sizeof p / sizeof p[0]; i++) {
+    if (!is_dec && strstr(p[i].name, "cross_"))
+      continue;
+    snprintf(name, sizeof name, "%s%s", prefix, p[i].name);
+    int rc = fn(name, p[i].t, p[i].kind, ud);
+    if (rc)
+      return rc;
+  }
+  return 0;
+}
+
+int
+_aud_whisper_for_each_param(const aud_whisper *w, aud_whisper_param_fn fn, void *ud)
+{
+  const struct {
+    const char *name;
+    const kern_tensor *t;
+    aud_param_kind kind;
+  } head[] = {
+    { "encoder.positional_embedding", &w->enc_pos, AUD_PARAM_POSITIONS },
+    { "encoder.conv1.weight", &w->conv1.w, AUD_PARAM_CONV }, { "encoder.conv1.bias", &w->conv1.b, AUD_PARAM_CONV_BIAS },
+    { "encoder.conv2.weight", &w->conv2.w, AUD_PARAM_CONV }, { "encoder.conv2.bias", &w->conv2.b, AUD_PARAM_CONV_BIAS },
+  };
+  int rc = 0;
+  for (size_t i = 0; i < sizeof head / sizeof head[0] && !rc; i++)
+    rc = fn(head[i].name, head[i].t, head[i].kind, ud);
+  char prefix[64];
+  for (int l = 0; l < w->hp.n_audio_layer && !rc; l++) {
+    snprintf(prefix, sizeof prefix, "encoder.blocks.%d.", l);
+    rc = each_layer(&w->enc[l], prefix, 0, fn, ud);
+  }
+  if (!rc) rc = fn("encoder.ln_post.weight", &w->enc_ln.w, AUD_PARAM_VECTOR, ud);
+  if (!rc) rc = fn("encoder.ln_post.bias", &w->enc_ln.b, AUD_PARAM_VECTOR, ud);
+  if (!rc) rc = fn("decoder.positional_embedding", &w->dec_pos, AUD_PARAM_POSITIONS, ud);
+  if (!rc) rc = fn("decoder.token_embedding.weight", &w->tok_emb, AUD_PARAM_MATRIX, ud);
+  for (int l = 0; l < w->hp.n_text_layer && !rc; l++) {
+    snprintf(prefix, sizeof prefix, "decoder.blocks.%d.", l);
+    rc = each_layer(&w->dec[l], prefix, 1, fn, ud);
+  }
+  if (!rc) rc = fn("decoder.ln.weight", &w->dec_ln.w, AUD_PARAM_VECTOR, ud);
+  if (!rc) rc = fn("decoder.ln.bias", &w->dec_ln.b, AUD_PARAM_VECTOR, ud);
+  return rc;
+}
+
 int
 aud_whisper_alignment_heads(const aud_whisper *w, int *heads, int cap)
 {
@@ -1132,8 +1206,13 @@ aud_whisper_alignment_heads(const aud_whisper *w, int *heads, int cap)
    * [[layer, head], ...]; otherwise the reference's default: every head of
    * the second half of the decoder layers. */
   const kern_meta *m = kern_weights_get_meta(w->weights, "config.alignment_heads");
+  if (!m)
+    m = kern_weights_get_meta(w->weights, "generation_config.alignment_heads");
+  if (!m) /* Hark's GGUF */
+    m = kern_weights_get_meta(w->weights, "whisper.alignment_heads");
   int n = 0;
-  if (m && m->type == KERN_META_ARRAY && m->elem_type == KERN_META_ARRAY) {
+  /* From JSON an array of arrays has elem_type NULL (items read one by one). */
+  if (m && m->type == KERN_META_ARRAY && (m->elem_type == KERN_META_ARRAY || m->elem_type == KERN_META_NULL)) {
     for (uint64_t i = 0; i < m->n && n < cap; i++) {
       const kern_meta *pair = kern_meta_array_item(m, i);
       int64_t l, h;

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "aud-tokenizer.h"
 #include "kern-error.h"
 #include "kern-weights.h"
 
@@ -87,6 +88,29 @@ int aud_whisper_cross_qk(aud_whisper *w, int seq, const int32_t *tokens, int n, 
  * head of the second half of the decoder layers) as pairs into heads (room
  * for cap pairs); returns the count. */
 int aud_whisper_alignment_heads(const aud_whisper *w, int *heads, int cap);
+
+/* ---- conversion ------------------------------------------------------ */
+
+typedef enum {
+  AUD_WHISPER_FILE_GGML, /* whisper.cpp's ggml .bin */
+  AUD_WHISPER_FILE_GGUF, /* GGUF, general.architecture "whisper" (Hark's layout, below) */
+} aud_whisper_file_format;
+
+/* Writes the open model (any format it was read from) to `path`.
+ * ggml: whisper.cpp's layout (header, mel filters, the regular tokens' bytes,
+ * tensors under OpenAI's names). GGUF: the same header numbers as whisper.*
+ * keys (plus whisper.alignment_heads when the model has them), the regular
+ * tokens as tokenizer.token_bytes (arrays of bytes), the mel filterbank as
+ * tensor "mel_filters" [201, n_mels], and the same tensors by the same names.
+ * Matrices (linear weights, token embedding) are written as `type`: F32, F16,
+ * or a quantized type whose block divides their rows (else F16); convolutions
+ * F16 (F32 when type is F32); biases, norms and positional embeddings F32.
+ * Filters missing from the source are computed (librosa's Slaney filterbank).
+ * tok: the model's tokenizer, whose regular tokens are written; NULL writes no
+ * vocabulary (the network only). Written to PATH.tmp-XXXXXX and renamed; 0,
+ * or a negative code with *err (malloc'd). */
+int aud_whisper_export(aud_whisper *w, const aud_tokenizer *tok, const char *path, aud_whisper_file_format fmt,
+                       int type, char **err);
 
 /* Makes sequence dst's first n_past cached positions a copy of src's (beam reorder). */
 int aud_whisper_seq_copy(aud_whisper *w, int dst, int src, int n_past);

@@ -1,5 +1,6 @@
 /* kern-safetensors.c: safetensors reader: one .safetensors file, or a Hugging
- * Face model directory (config.json, then model.safetensors or
+ * Face model directory (config.json as "config.*", generation_config.json as
+ * "generation_config.*", then model.safetensors or
  * model.safetensors.index.json with its shards).
  *
  * Layout (the safetensors specification): u64 little-endian N, N bytes of a
@@ -423,6 +424,23 @@ parse_dir(kern_weights *w, const char *dir)
     if (rc)
       goto out;
   }
+  /* generation_config.json (Whisper's alignment heads live there). */
+  char *gen = join_path(dir, "generation_config.json");
+  if (!gen) {
+    rc = _kern_weights_fail_code(w, KERN_E_NOMEM, "out of memory");
+    goto out;
+  }
+  if (is_regular_file(gen)) {
+    kern_json *doc = NULL;
+    rc = parse_json_file(w, gen, "generation_config.json", &doc);
+    if (rc == 0) {
+      rc = _kern_weights_add_json_meta(w, "generation_config", kern_json_root(doc));
+      kern_json_free(doc);
+    }
+  }
+  free(gen);
+  if (rc)
+    goto out;
   if (is_regular_file(single))
     rc = parse_file(w, single, "model.safetensors: ");
   else if (is_regular_file(index))

@@ -117,6 +117,33 @@ test_unknown_command(void)
   run_result_clear(&r);
 }
 
+/* hark models convert: usage errors and a model that is not Whisper. */
+static void
+test_models_convert(void)
+{
+  run_result r = run_hark("models", "convert", "only-one");
+  g_assert_cmpint(r.status, ==, 2);
+  g_assert_nonnull(strstr(r.err, "convert needs a model and an output file"));
+  run_result_clear(&r);
+  char *gguf = g_test_build_filename(G_TEST_DIST, "data", "gguf-py-small.gguf", NULL);
+  char *out = g_build_filename(g_get_tmp_dir(), "hark-test-convert-out.gguf", NULL);
+  r = run_hark("models", "convert", gguf, out, "--type", "q9_9");
+  g_assert_cmpint(r.status, ==, 2);
+  g_assert_nonnull(strstr(r.err, "unknown type 'q9_9'"));
+  run_result_clear(&r);
+  r = run_hark("models", "convert", gguf, out);
+  g_assert_cmpint(r.status, ==, 1);
+  g_assert_nonnull(strstr(r.err, "only Whisper models convert"));
+  g_assert_false(g_file_test(out, G_FILE_TEST_EXISTS));
+  run_result_clear(&r);
+  char *ct2 = g_test_build_filename(G_TEST_DIST, "data", "whisper", "tiny80", "ct2", NULL);
+  r = run_hark("models", "convert", ct2, out);
+  g_assert_cmpint(r.status, ==, 1); /* a tiny test model without a Whisper vocabulary */
+  g_assert_nonnull(strstr(r.err, "<|endoftext|>"));
+  run_result_clear(&r);
+  g_free(gguf), g_free(out), g_free(ct2);
+}
+
 static void
 test_missing_arguments(void)
 {
@@ -248,6 +275,7 @@ main(int argc, char **argv)
   g_test_add_func("/app/cli/command-help", test_command_help);
   g_test_add_func("/app/cli/unknown", test_unknown_command);
   g_test_add_func("/app/cli/missing-arguments", test_missing_arguments);
+  g_test_add_func("/app/cli/models-convert", test_models_convert);
   g_test_add_func("/app/cli/commands-without-engine", test_commands_without_engine);
   g_test_add_func("/app/cli/chat", test_chat);
   g_test_add_func("/app/cli/devices", test_devices);

