@@ -273,6 +273,13 @@ read_hparams(llm_model *m, int64_t *ctx_train)
                                 .freq_scale = (float)freq_scale, .freq_factors = NULL };
   m->rope_local = m->rope;
 
+  if (m->kind == ARCH_MISTRAL) {
+    /* Mistral 7B v0.1 attends over a sliding window in every layer. */
+    int64_t win;
+    if ((rc = meta_int(m, "attention.sliding_window", 0, 0, 0, INT32_MAX, &win)))
+      return rc;
+    m->swa_window = (int)win;
+  }
   if (m->kind == ARCH_GEMMA3) {
     int64_t win;
     double local_base;
@@ -487,6 +494,7 @@ load_tensors(llm_model *m)
   for (int li = 0; li < hp->n_layer && !rc; li++) {
     infos *I = &in[li];
     layer *Ly = &m->layers[li];
+    Ly->sliding = m->kind == ARCH_MISTRAL && m->swa_window > 0;
     rc = load_vec(m, &Ly->attn_norm, I->attn_norm);
     if (!rc) rc = load_mat(m, &Ly->wq, I->wq);
     if (!rc) rc = load_mat(m, &Ly->wk, I->wk);

@@ -1,9 +1,11 @@
 /* test-llm-model.c: GGUF decoder-only models against Hugging Face transformers.
  *
  * tests/reference/make-llm-golden.py made seeded random tiny llama (F32, Q8_0,
- * tied F16, Llama-3 rope scaling in Q4_K), mistral (Q4_0), qwen2 (F32, BF16;
+ * tied F16, Llama-3 rope scaling in Q4_K), mistral (Q4_0; F32 with a sliding
+ * window), qwen2 (F32, BF16;
  * q/k/v biases) and gemma3 (F16; sliding window 4) models in llama.cpp's GGUF
- * layout, with transformers' logits on the weights as stored. On every backend
+ * layout, with transformers' logits on the weights as stored; mistral-swa has a
+ * sliding window of 5 positions in a 14-token prompt. On every backend
  * present: the logits of the whole prompt (one call) against the golden ones,
  * prefill-then-one-token-at-a-time against the whole prompt, and a greedy
  * continuation token for token. Bounds: NMSE (sum (a-b)^2 / sum b^2) and the
@@ -114,6 +116,7 @@ static const golden_case cases[] = {
   { "llama-tied-f16", 1e-9, 1e-7, 0 },
   { "llama3-rope-q4_k", 1e-9, 5e-3, 1 },
   { "mistral-q4_0", 1e-9, 5e-3, 0 },
+  { "mistral-swa-f32", 1e-9, 1e-8, 1 },
   { "qwen2-f32", 1e-9, 1e-8, 0 },
   { "qwen2-bf16", 1e-9, 1e-7, 0 },
   { "gemma3-f16", 1e-9, 1e-7, 1 },
