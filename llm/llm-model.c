@@ -59,6 +59,7 @@ struct llm_model {
   kern_backend_t be;
   char errmsg[1024];
   void (*on_warning)(const char *msg, void *user_data);
+  int (*should_abort)(void *user_data);
   void *user_data;
 
   float eps;
@@ -702,6 +703,7 @@ llm_model_open(const char *path, const llm_model_params *p, char **err)
   }
   m->weights = kw;
   m->on_warning = p->on_warning;
+  m->should_abort = p->should_abort;
   m->user_data = p->user_data;
   int rc = kern_weights_format(kw) == KERN_FORMAT_GGUF
                ? open_model(m, p)
@@ -836,6 +838,8 @@ forward(llm_model *m, int64_t n, int64_t p0)
   kern_tensor x = cols(m->x, n), h = cols(m->h, n), qf = cols(m->q, n), kf = cols(m->k, n), vf = cols(m->v, n);
   kern_tensor af = cols(m->att, n), g = cols(m->g, n), u = cols(m->u, n);
   for (int li = 0; li < hp->n_layer; li++) {
+    if (m->should_abort && m->should_abort(m->user_data))
+      return fail(m, KERN_E_ABORTED, "decode aborted at layer %d", li);
     layer *Ly = &m->layers[li];
     const kern_rope_params *rp = Ly->sliding ? &m->rope_local : &m->rope;
     OP(kern_rmsnorm(be, &h, &x, &Ly->attn_norm, m->eps));
