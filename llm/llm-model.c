@@ -59,6 +59,7 @@ struct llm_model {
   kern_backend_t be;
   char errmsg[1024];
   void (*on_warning)(const char *msg, void *user_data);
+  int (*should_abort)(void *user_data);
   void *user_data;
 
   float eps;
@@ -273,6 +274,13 @@ read_hparams(llm_model *m, int64_t *ctx_train)
                                 .freq_scale = (float)freq_scale, .freq_factors = NULL };
   m->rope_local = m->rope;
 
+  if (m->kind == ARCH_MISTRAL) {
+    /* Mistral 7B v0.1 attends over a sliding window in every layer. */
+    int64_t win;
+    if ((rc = meta_int(m, "attention.sliding_window", 0, 0, 0, INT32_MAX, &win)))
+      return rc;
+    m->swa_window = (int)win;
+  }
   if (m->kind == ARCH_GEMMA3) {
     int64_t win;
     double local_base;
@@ -487,6 +495,7 @@ load_tensors(llm_model *m)
   for (int li = 0; li < hp->n_layer && !rc; li++) {
     infos *I = &in[li];
     layer *Ly = &m->layers[li];
+    Ly->sliding = m->kind == ARCH_MISTRAL && m->swa_window > 0;
     rc = load_vec(m, &Ly->attn_norm, I->attn_norm);
     if (!rc) rc = load_mat(m, &Ly->wq, I->wq);
     if (!rc) rc = load_mat(m, &Ly->wk, I->wk);
@@ -694,6 +703,7 @@ llm_model_open(const char *path, const llm_model_params *p, char **err)
   }
   m->weights = kw;
   m->on_warning = p->on_warning;
+  m->should_abort = p->should_abort;
   m->user_data = p->user_data;
   int rc = kern_weights_format(kw) == KERN_FORMAT_GGUF
                ? open_model(m, p)
@@ -828,6 +838,8 @@ forward(llm_model *m, int64_t n, int64_t p0)
   kern_tensor x = cols(m->x, n), h = cols(m->h, n), qf = cols(m->q, n), kf = cols(m->k, n), vf = cols(m->v, n);
   kern_tensor af = cols(m->att, n), g = cols(m->g, n), u = cols(m->u, n);
   for (int li = 0; li < hp->n_layer; li++) {
+    if (m->should_abort && m->should_abort(m->user_data))
+      return fail(m, KERN_E_ABORTED, "decode aborted at layer %d", li);
     layer *Ly = &m->layers[li];
     const kern_rope_params *rp = Ly->sliding ? &m->rope_local : &m->rope;
     OP(kern_rmsnorm(be, &h, &x, &Ly->attn_norm, m->eps));

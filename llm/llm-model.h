@@ -12,7 +12,8 @@
  * malformed file is an error naming the file and the problem.
  *
  * Threads: a context serves one thread at a time; on_warning is called on
- * the thread that calls llm_model_open, before it returns. Errors: functions
+ * the thread that calls llm_model_open, before it returns; should_abort on the
+ * thread that calls llm_model_decode*. Errors: functions
  * return 0 or a negative kern_status; llm_model_errmsg() says what went wrong.
  */
 #pragma once
@@ -37,7 +38,11 @@ typedef struct {
   size_t max_kv_bytes; /* KV cache budget; 0 = half the host memory available now (host
                           backends; on a GPU the context halves until the cache fits) */
   void (*on_warning)(const char *msg, void *user_data); /* notices (capped context, ...); may be NULL */
-  void *user_data;
+  /* Checked between layers of a decode, on the decoding thread; returning
+   * nonzero stops it with KERN_E_ABORTED (positions of whole batches already
+   * done stay cached, see llm_model_kv_count). May be NULL. */
+  int (*should_abort)(void *user_data);
+  void *user_data;                                      /* for on_warning and should_abort */
 } llm_model_params;
 
 typedef struct {

