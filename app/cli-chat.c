@@ -95,6 +95,10 @@ say(llm_session *s, const char *text, int quiet)
   llm_session_stats st;
   interrupted = 0;
   int rc = llm_session_chat(s, text, NULL, &st);
+  if (rc == KERN_E_ABORTED) {
+    fprintf(stderr, "\n(stopped)\n");
+    return 0;
+  }
   if (rc != 0) {
     fprintf(stderr, "\nhark chat: %s\n", llm_session_errmsg(s));
     return -1;
@@ -257,6 +261,7 @@ app_cli_chat(int argc, char **argv)
   mp.kv_type = kv_type;
   mp.gpu_layers = gpu_layers;
   mp.on_warning = on_warning;
+  mp.should_abort = should_abort; /* Ctrl-C also stops a long prompt being read */
   char *err = NULL;
   double t0 = app_cli_now();
   m = llm_model_open(gguf, &mp, &err);

@@ -461,6 +461,8 @@ llm_session_chat(llm_session *s, const char *user_text, char **reply, llm_sessio
     rc = sync_cache(s, ids, n_ids, &st);
   free(ids);
   st.prompt_s = now_s() - t0;
+  if (rc == KERN_E_ABORTED)
+    fail(s, rc, "stopped before the reply began");
   if (rc != 0) {
     s->n_turns--; /* the user turn that could not be read */
     free(s->turns[s->n_turns].role), free(s->turns[s->n_turns].content);
@@ -548,6 +550,11 @@ llm_session_chat(llm_session *s, const char *user_text, char **reply, llm_sessio
       s->cached = c, s->cap_cached = cap;
     }
     rc = llm_model_decode(s->m, &id, 1, (int)s->n_cached, s->logits, 0);
+    if (rc == KERN_E_ABORTED) { /* the model's own abort check (between layers) */
+      rc = 0;
+      st.stop = LLM_STOP_ABORTED;
+      break;
+    }
     if (rc != 0) {
       fail(s, rc, "%s", llm_model_errmsg(s->m));
       break;

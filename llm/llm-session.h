@@ -78,7 +78,9 @@ int llm_session_template(const llm_session *s);
 /* Adds a user turn and generates the assistant's reply (streamed through
  * on_text). *reply (optional) receives the whole reply, malloc'd; *stats
  * (optional) the counts and times. An aborted reply is kept in the
- * conversation as far as it got; returns 0 then too (stats->stop says why). */
+ * conversation as far as it got; returns 0 then too (stats->stop says why).
+ * Stopped while the prompt was read (the model's should_abort): KERN_E_ABORTED,
+ * and the user turn is not kept. */
 int llm_session_chat(llm_session *s, const char *user_text, char **reply, llm_session_stats *stats);
 
 /* Appends a finished turn without generating (role "user" or "assistant"),

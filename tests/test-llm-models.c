@@ -121,9 +121,7 @@ test_real(gconstpointer data)
   gboolean exact = strcmp(c->backend, "cpu-ref") == 0;
 
   float *all = g_new(float, (gsize)n * V);
-  gint64 t0 = g_get_monotonic_time();
   g_assert_cmpint(llm_model_decode(m, g.prompt, n, 0, all, 1), ==, 0);
-  gint64 t1 = g_get_monotonic_time();
   int top1_same = 0;
   for (int i = 0; i < n; i++)
     top1_same += argmax(all + (gsize)i * V, V) == g.top1[i];
@@ -143,7 +141,6 @@ test_real(gconstpointer data)
   memcpy(row, last, sizeof(float) * (size_t)V);
   int same_prefix = -1, same_lc = -1;
   int32_t *ours = g_new(int32_t, g.n_gen);
-  gint64 t2 = g_get_monotonic_time();
   for (int s = 0; s < g.n_gen; s++) {
     ours[s] = argmax(row, V);
     if (same_prefix < 0 && ours[s] != g.gen[s])
@@ -153,7 +150,6 @@ test_real(gconstpointer data)
     if (s + 1 < g.n_gen)
       g_assert_cmpint(llm_model_decode(m, &ours[s], 1, n + s, row, 0), ==, 0);
   }
-  gint64 t3 = g_get_monotonic_time();
   if (same_prefix < 0)
     same_prefix = g.n_gen;
   if (same_lc < 0)
@@ -163,9 +159,6 @@ test_real(gconstpointer data)
     g_string_append_printf(s, " %d", ours[i]);
   g_test_message("  greedy: first %d of %d tokens as transformers', %d as llama.cpp's; ours:%s", same_prefix, g.n_gen,
                  same_lc, s->str);
-  g_test_message("  speed (%s, %s): prefill %d tokens %.1f tok/s, decode %d tokens %.1f tok/s", c->backend,
-                 llm_model_backend_name(m), n, n / ((t1 - t0) / 1e6), g.n_gen - 1,
-                 (g.n_gen - 1) / ((t3 - t2) / 1e6));
   g_string_free(s, TRUE);
 
   if (exact) {
@@ -257,50 +250,6 @@ test_perplexity(gconstpointer data)
   g_free(path);
 }
 
-/* Prompt-processing and generation speed at a longer prompt (messages only). */
-static void
-test_speed(gconstpointer data)
-{
-  const model_case *c = data;
-  if (!have_backend(c->backend)) {
-    g_test_skip("backend not available");
-    return;
-  }
-  const char *root = g_getenv("HARK_TEST_MODELS_DIR");
-  gchar *path = root ? g_build_filename(root, c->dir, c->file, NULL) : NULL;
-  if (!path || !g_file_test(path, G_FILE_TEST_EXISTS)) {
-    g_test_skip("model not installed");
-    g_free(path);
-    return;
-  }
-  llm_model_params p = llm_model_default_params();
-  p.device = c->backend;
-  p.n_ctx = 1024;
-  char *err = NULL;
-  llm_model *m = llm_model_open(path, &p, &err);
-  if (!m)
-    g_error("%s", err);
-  const llm_hparams *hp = llm_model_hparams(m);
-  enum { PP = 256, TG = 64 };
-  int32_t *toks = g_new(int32_t, PP);
-  for (int i = 0; i < PP; i++)
-    toks[i] = (int32_t)((i * 7919 + 13) % hp->n_vocab);
-  float *row = g_new(float, hp->n_vocab);
-  gint64 t0 = g_get_monotonic_time();
-  g_assert_cmpint(llm_model_decode(m, toks, PP, 0, row, 0), ==, 0);
-  gint64 t1 = g_get_monotonic_time();
-  for (int s = 0; s < TG; s++) {
-    int32_t t = argmax(row, hp->n_vocab);
-    g_assert_cmpint(llm_model_decode(m, &t, 1, PP + s, row, 0), ==, 0);
-  }
-  gint64 t2 = g_get_monotonic_time();
-  g_test_message("%s on %s: prefill %d tokens %.1f tok/s; decode %d tokens at %d..%d: %.1f tok/s", c->dir,
-                 llm_model_backend_name(m), PP, PP / ((t1 - t0) / 1e6), TG, PP, PP + TG, TG / ((t2 - t1) / 1e6));
-  g_free(toks), g_free(row);
-  llm_model_free(m);
-  g_free(path);
-}
-
 int
 main(int argc, char **argv)
 {
@@ -320,11 +269,6 @@ main(int argc, char **argv)
     tp = g_strdup_printf("/llm/models/%s/%s/perplexity", cases[i].dir, cases[i].backend);
     g_test_add_data_func(tp, &cases[i], test_perplexity);
     g_free(tp);
-    if (strcmp(cases[i].backend, "cpu-ref") != 0) {
-      tp = g_strdup_printf("/llm/models/%s/%s/speed", cases[i].dir, cases[i].backend);
-      g_test_add_data_func(tp, &cases[i], test_speed);
-      g_free(tp);
-    }
   }
   return g_test_run();
 }

@@ -188,6 +188,38 @@ test_limit_and_abort(void)
   g_string_free(k.text, TRUE);
 }
 
+static int
+always(void *user_data)
+{
+  (void)user_data;
+  return 1;
+}
+
+/* The model's own abort (checked between layers) stops a prompt being read:
+ * KERN_E_ABORTED, and the conversation is as before. */
+static void
+test_prompt_abort(void)
+{
+  sink k = { g_string_new(NULL) };
+  llm_model_params mp = llm_model_default_params();
+  mp.device = "cpu-ref";
+  mp.should_abort = always;
+  char *err = NULL;
+  llm_model *m = llm_model_open(model_path, &mp, &err);
+  g_assert_nonnull(m);
+  llm_session *s = new_session(m, &k, 8, NULL);
+  char *reply = NULL;
+  llm_session_stats st;
+  g_assert_cmpint(llm_session_chat(s, "Hello", &reply, &st), ==, KERN_E_ABORTED);
+  g_assert_null(reply);
+  g_assert_cmpint(llm_session_n_turns(s), ==, 0);
+  g_assert_nonnull(strstr(llm_session_errmsg(s), "stopped"));
+  g_assert_cmpstr(k.text->str, ==, "");
+  llm_session_free(s);
+  llm_model_free(m);
+  g_string_free(k.text, TRUE);
+}
+
 /* Sampling: the same seed gives the same reply; another seed another one. */
 static void
 test_seed(void)
@@ -274,6 +306,7 @@ main(int argc, char **argv)
   g_test_add_func("/llm/session/kv-reuse", test_kv_reuse);
   g_test_add_func("/llm/session/stop-string", test_stop_string);
   g_test_add_func("/llm/session/limit-abort", test_limit_and_abort);
+  g_test_add_func("/llm/session/prompt-abort", test_prompt_abort);
   g_test_add_func("/llm/session/seed", test_seed);
   g_test_add_func("/llm/session/context", test_context);
   int rc = g_test_run();
