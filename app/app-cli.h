@@ -58,3 +58,4 @@ int app_cli_devices(int argc, char **argv);
 int app_cli_models(int argc, char **argv);
 int app_cli_bench(int argc, char **argv);
 int app_cli_transcribe(int argc, char **argv);
+int app_cli_chat(int argc, char **argv);

@@ -555,10 +555,17 @@ kern_attention(kern_backend_t be, kern_tensor *out, const kern_tensor *q, const 
                float scale, int causal, int64_t pos0)
 {
   CHECK_BEGIN("attention");
-  if (ok_tensor(&c, "q", q, KERN_TYPE_F32, NO_TYPE) && ok_tensor(&c, "k", k, KERN_TYPE_F32, KERN_TYPE_F16) &&
-      ok_tensor(&c, "v", v, KERN_TYPE_F32, KERN_TYPE_F16) && ok_tensor(&c, "out", out, KERN_TYPE_F32, NO_TYPE) &&
-      same_shape(&c, "out", out, "q", q) && same_shape(&c, "v", v, "k", k)) {
-    if (k->ne[0] != q->ne[0])
+  int kq8 = k && k->type == KERN_TYPE_Q8_0;
+  if (ok_tensor(&c, "q", q, KERN_TYPE_F32, NO_TYPE) &&
+      ok_tensor(&c, "k", k, kq8 ? KERN_TYPE_Q8_0 : KERN_TYPE_F32, KERN_TYPE_F16) &&
+      ok_tensor(&c, "v", v, kq8 ? KERN_TYPE_Q8_0 : KERN_TYPE_F32, KERN_TYPE_F16) &&
+      ok_tensor(&c, "out", out, KERN_TYPE_F32, NO_TYPE) && same_shape(&c, "out", out, "q", q) &&
+      same_shape(&c, "v", v, "k", k)) {
+    if (kq8 != (v->type == KERN_TYPE_Q8_0))
+      fail(&c, "k and v must both be Q8_0 or neither");
+    else if (kq8 && !be->iface->supports_op(be, KERN_OP_ATTENTION, KERN_TYPE_Q8_0))
+      fail(&c, "backend %s has no Q8_0 keys and values", be->name);
+    else if (k->ne[0] != q->ne[0])
       fail(&c, "head sizes differ: q %" PRId64 ", k %" PRId64, q->ne[0], k->ne[0]);
     else if (q->ne[1] % k->ne[1] != 0)
       fail(&c, "%" PRId64 " query heads are not a multiple of %" PRId64 " kv heads", q->ne[1], k->ne[1]);
@@ -580,8 +587,11 @@ kern_copy(kern_backend_t be, kern_tensor *dst, const kern_tensor *src)
   if (src && dst && ok_tensor(&c, "src", src, src->type, NO_TYPE) && ok_tensor(&c, "dst", dst, dst->type, NO_TYPE)) {
     int ok_types = (src->type == KERN_TYPE_F32 || src->type == KERN_TYPE_F16 || src->type == KERN_TYPE_BF16) &&
                    (dst->type == KERN_TYPE_F32 || dst->type == KERN_TYPE_F16 || dst->type == KERN_TYPE_BF16);
-    if (!ok_types)
-      fail(&c, "only F32, F16 and BF16 convert");
+    int to_q8 = src->type == KERN_TYPE_F32 && dst->type == KERN_TYPE_Q8_0; /* KV cache append */
+    if (!ok_types && !to_q8)
+      fail(&c, "only F32, F16 and BF16 convert (and F32 to Q8_0)");
+    else if (to_q8 && !be->iface->supports_op(be, KERN_OP_COPY, KERN_TYPE_Q8_0))
+      fail(&c, "backend %s cannot write Q8_0", be->name);
     else if (kern_tensor_nel(src) != kern_tensor_nel(dst))
       fail(&c, "%" PRId64 " values into %" PRId64, kern_tensor_nel(src), kern_tensor_nel(dst));
   } else if (!src || !dst) {

@@ -170,15 +170,16 @@ int kern_patch_embed(kern_backend_t be, kern_tensor *y, const kern_tensor *img, 
 int kern_get_rows(kern_backend_t be, kern_tensor *y, const kern_tensor *table, const kern_tensor *ids);
 
 /* Scaled dot-product attention with grouped-query heads.
- * q: [hd, n_head, Tq] F32; k, v: [hd, n_kv_head, Tk] F32 or F16 (n_head a multiple
+ * q: [hd, n_head, Tq] F32; k, v: [hd, n_kv_head, Tk] F32, F16 or both Q8_0 (a
+ * quantized KV cache; hd a multiple of 32) (n_head a multiple
  * of n_kv_head; query head h reads kv head h / (n_head / n_kv_head));
  * out: [hd, n_head, Tq] F32. causal: query i sits at position pos0 + i and sees
  * keys 0 .. pos0 + i (requires pos0 + Tq <= Tk); otherwise every key. */
 int kern_attention(kern_backend_t be, kern_tensor *out, const kern_tensor *q, const kern_tensor *k,
                    const kern_tensor *v, float scale, int causal, int64_t pos0);
 
-/* Converts between F32, F16 and BF16 (same element count; shapes may differ).
- * Use with kern_tensor_slice to append to a KV cache. */
+/* Converts between F32, F16 and BF16, or F32 to Q8_0 (same element count;
+ * shapes may differ). Use with kern_tensor_slice to append to a KV cache. */
 int kern_copy(kern_backend_t be, kern_tensor *dst, const kern_tensor *src);
 
 /* Per row of x [n, rows] F32: the index of the largest value (first on ties). out: [rows] I32. */

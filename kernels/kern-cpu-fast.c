@@ -265,6 +265,8 @@ typedef struct {
   size_t scratch_size;
   void **tscratch;     /* per thread */
   size_t tscratch_size;
+  void *kv16;          /* Q8_0 keys and values widened to F16 for attention */
+  size_t kv16_size;
 } fast_ctx;
 
 static fast_ctx *
@@ -918,6 +920,43 @@ cp_task(void *arg, int64_t task, int tid)
   }
 }
 
+/* Q8_0 <-> F32/F16 in whole blocks: quantize (F32 source) or widen to F16. */
+typedef struct {
+  const kern_cpu_kernels *k;
+  const void *src;
+  void *dst;
+  int to_q8;
+  int64_t n_blocks, chunk;
+} q8_job;
+
+static void
+q8_task(void *arg, int64_t task, int tid)
+{
+  (void)tid;
+  const q8_job *j = arg;
+  int64_t b0 = task * j->chunk, b1 = b0 + j->chunk < j->n_blocks ? b0 + j->chunk : j->n_blocks;
+  size_t bs = kern_type_row_size(KERN_TYPE_Q8_0, KERN_QK);
+  float tmp[8 * KERN_QK];
+  for (int64_t b = b0; b < b1; b += 8) {
+    int64_t nb = b1 - b < 8 ? b1 - b : 8;
+    if (j->to_q8) {
+      kern_quantize_row(KERN_TYPE_Q8_0, (const float *)j->src + b * KERN_QK, (char *)j->dst + (size_t)b * bs,
+                        nb * KERN_QK);
+    } else {
+      kern_dequantize_row(KERN_TYPE_Q8_0, (const char *)j->src + (size_t)b * bs, tmp, nb * KERN_QK);
+      j->k->f32_to_f16(tmp, (uint16_t *)j->dst + b * KERN_QK, nb * KERN_QK);
+    }
+  }
+}
+
+static void
+q8_run(fast_ctx *c, const void *src, void *dst, int to_q8, int64_t n)
+{
+  q8_job j = { c->k, src, dst, to_q8, n / KERN_QK, 0 };
+  j.chunk = chunk_size(c, j.n_blocks, 64);
+  pool_run(c->pool, ceil_div(j.n_blocks, j.chunk), q8_task, &j);
+}
+
 static int
 fast_copy(kern_backend_t be, kern_tensor *dst, const kern_tensor *src)
 {
@@ -929,6 +968,10 @@ fast_copy(kern_backend_t be, kern_tensor *dst, const kern_tensor *src)
   }
   if (overlaps(dst->data, dst->nbytes, src->data, src->nbytes))
     return _kern_ref_copy(be, dst, src);
+  if (dst->type == KERN_TYPE_Q8_0) { /* from F32 (checked) */
+    q8_run(c, src->data, dst->data, 1, n);
+    return 0;
+  }
   if (thread_scratch(be, CP_PIECE * sizeof(float)) != 0)
     return KERN_E_NOMEM;
   cp_job j = { c->k, src->data, dst->data, src->type, dst->type, n, 0, c->tscratch };
@@ -1151,6 +1194,23 @@ fast_attention(kern_backend_t be, kern_tensor *out, const kern_tensor *q, const 
 {
   fast_ctx *c = ctx_of(be);
   int64_t hd = q->ne[0], nh = q->ne[1], Tq = q->ne[2], nkv = k->ne[1], Tk = k->ne[2], group = nh / nkv;
+  kern_tensor k16, v16;
+  if (k->type == KERN_TYPE_Q8_0) {
+    /* A Q8_0 cache: widen the keys and values used to F16 (exact: 8-bit
+     * integers times an F16 scale fit in F16's 11 bits only approximately,
+     * so the widening rounds once more, to 11 bits) and run the F16 kernels. */
+    int64_t nel = hd * nkv * Tk;
+    if (!grow(be, &c->kv16, &c->kv16_size, 2 * (size_t)nel * sizeof(uint16_t)))
+      return KERN_E_NOMEM;
+    k16 = *k, v16 = *v;
+    k16.type = v16.type = KERN_TYPE_F16;
+    k16.nbytes = v16.nbytes = (size_t)nel * sizeof(uint16_t);
+    k16.data = c->kv16;
+    v16.data = (uint16_t *)c->kv16 + nel;
+    q8_run(c, k->data, k16.data, 0, nel);
+    q8_run(c, v->data, v16.data, 0, nel);
+    k = &k16, v = &v16;
+  }
   at_job j = { c, q, k, v, out, scale, causal, pos0, 0, 0, 0, 1, Tk, NULL };
   int64_t rows = Tq * group; /* query rows per kv head */
   int tile_rows = c->k->attn_tile_rows;
@@ -1232,6 +1292,7 @@ fast_destroy(kern_backend_t be)
         free(c->tscratch[i]);
     free(c->tscratch);
     free(c->scratch);
+    free(c->kv16);
     free(c);
   }
   free(be);

@@ -1,8 +1,11 @@
 /* test-app-cli.c: the `hark` command line as a user runs it (the real binary,
  * spawned, exit codes and output checked). */
 #include <glib.h>
+#include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <string.h>
+
+#include "llm-test-model.h"
 
 typedef struct {
   int status;
@@ -165,7 +168,6 @@ test_commands_without_engine(void)
     (const char *const[]){ "dictate", NULL },
     (const char *const[]){ "ask", "a.jpg", "What is this?", NULL },
     (const char *const[]){ "caption", "photos", NULL },
-    (const char *const[]){ "chat", NULL },
   };
   for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
     run_result r = run_hark_env(NULL, cases[i]);
@@ -177,6 +179,46 @@ test_commands_without_engine(void)
     g_free(prefix);
     run_result_clear(&r);
   }
+}
+
+/* hark chat: bad options, missing models, and a one-shot reply from a small
+ * random model (tests/llm-test-model.c). */
+static void
+test_chat(void)
+{
+  run_result r = run_hark("chat", "--chat-template", "bogus", "-p", "hi");
+  g_assert_cmpint(r.status, ==, 2);
+  g_assert_nonnull(strstr(r.err, "unknown chat template 'bogus'"));
+  run_result_clear(&r);
+  r = run_hark("chat", "--kv-type", "q4", "-p", "hi");
+  g_assert_cmpint(r.status, ==, 2);
+  run_result_clear(&r);
+  r = run_hark("chat", "-m", "/nonexistent/model.gguf", "-p", "hi");
+  g_assert_cmpint(r.status, ==, 1);
+  g_assert_nonnull(strstr(r.err, "/nonexistent"));
+  run_result_clear(&r);
+
+  char *dir = g_dir_make_tmp("hark-chat-XXXXXX", NULL);
+  char *xdg = g_strdup_printf("XDG_DATA_HOME=%s", dir);
+  const char *env[] = { xdg, NULL };
+  r = run_hark_env(env, (const char *const[]){ "chat", "-p", "hi", NULL });
+  g_assert_cmpint(r.status, ==, 1);
+  g_assert_nonnull(strstr(r.err, "hark models install smollm2-135m-instruct"));
+  run_result_clear(&r);
+
+  char *vocab = g_test_build_filename(G_TEST_DIST, "data", "llm", "vocab-llama3.gguf", NULL);
+  char *model = g_build_filename(dir, "random.gguf", NULL);
+  llm_test_make_model(vocab, model);
+  r = run_hark("chat", "-m", model, "-p", "Hello", "--temp", "0", "-n", "8", "--device", "cpu");
+  g_assert_cmpint(r.status, ==, 0);
+  g_assert_cmpuint(strlen(r.out), >, 1); /* the reply and a newline */
+  g_assert_true(g_utf8_validate(r.out, -1, NULL));
+  g_assert_nonnull(strstr(r.err, "chatml template"));
+  g_assert_nonnull(strstr(r.err, "[prompt: "));
+  run_result_clear(&r);
+  g_unlink(model);
+  g_rmdir(dir);
+  g_free(vocab), g_free(model), g_free(xdg), g_free(dir);
 }
 
 static void
@@ -235,6 +277,7 @@ main(int argc, char **argv)
   g_test_add_func("/app/cli/missing-arguments", test_missing_arguments);
   g_test_add_func("/app/cli/models-convert", test_models_convert);
   g_test_add_func("/app/cli/commands-without-engine", test_commands_without_engine);
+  g_test_add_func("/app/cli/chat", test_chat);
   g_test_add_func("/app/cli/devices", test_devices);
   g_test_add_func("/app/cli/devices-json", test_devices_json);
   g_test_add_func("/app/cli/no-display", test_no_display);

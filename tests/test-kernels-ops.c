@@ -360,7 +360,12 @@ run_copy(kern_backend_t be, const op_case *c, float **out, int64_t *n)
   const int64_t ne[1] = { c->p[0] };
   kern_tensor *src = in_new(be, c->type, 1, ne, sd);
   out_tensor d;
-  out_new(&d, be, (int)c->p[1], 1, ne);
+  if (c->p[1] == KERN_TYPE_Q8_0) { /* rows of 128 (the sentinel row must be whole blocks) */
+    const int64_t qne[2] = { 128, c->p[0] / 128 };
+    out_new(&d, be, KERN_TYPE_Q8_0, 2, qne);
+  } else {
+    out_new(&d, be, (int)c->p[1], 1, ne);
+  }
   TRY(kern_copy(be, &d.view, src));
   void *raw = out_take(&d);
   *out = g_new(float, c->p[0]);
@@ -580,6 +585,14 @@ add_cases(const char *be)
     snprintf(path, sizeof path, "attention/%s/chunk-64x2-5q-at-100", tname(t));
     add_case(be, path, run_attention, t, bound, P(64, 2, 2, 5, 200, 1, 100));
   }
+  /* attention over a Q8_0 KV cache: fast paths may widen it to F16 first */
+  add_case(be, "attention/q8_0/decode-64x4-33keys", run_attention, KERN_TYPE_Q8_0, 1e-6, P(64, 4, 4, 1, 33, 1, 32));
+  add_case(be, "attention/q8_0/prefill-gqa-64x8kv2-7", run_attention, KERN_TYPE_Q8_0, 1e-6, P(64, 8, 2, 7, 7, 1, 0));
+  add_case(be, "attention/q8_0/decode-long-128x4kv1-4097keys", run_attention, KERN_TYPE_Q8_0, 1e-6,
+           P(128, 4, 1, 1, 4097, 1, 4096));
+  add_case(be, "attention/q8_0/chunk-64x2-5q-at-100", run_attention, KERN_TYPE_Q8_0, 1e-6, P(64, 2, 2, 5, 200, 1, 100));
+  /* appending to a Q8_0 KV cache (a CUDA rounding tie may land on the other side) */
+  add_case(be, "copy/f32-q8_0/4096", run_copy, KERN_TYPE_F32, 1e-6, P(4096, KERN_TYPE_Q8_0));
   /* copy between float types */
   static const int ftypes[] = { KERN_TYPE_F32, KERN_TYPE_F16, KERN_TYPE_BF16 };
   for (size_t i = 0; i < 3; i++)

@@ -305,6 +305,16 @@ dispatch(kern_backend_t be, const att_args *a)
   return decode ? launch_decode<8, KV>(be, a) : launch_tile<8, KV>(be, a);
 }
 
+__global__ void
+q8_0_to_f16_kernel(__half *dst, const uint8_t *src, int64_t n)
+{
+  const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= n)
+    return;
+  const uint8_t *blk = src + (i / 32) * 34;
+  dst[i] = __float2half_rn(__half2float(*(const __half *)blk) * (float)(int8_t)blk[2 + i % 32]);
+}
+
 int
 _kern_cuda_attention(kern_backend_t be, kern_tensor *out, const kern_tensor *q, const kern_tensor *k,
                      const kern_tensor *v, float scale, int causal, int64_t pos0)
@@ -324,5 +334,22 @@ _kern_cuda_attention(kern_backend_t be, kern_tensor *out, const kern_tensor *q, 
   a.hd = (int)hd, a.nh = (int)nh, a.nkv = (int)nkv, a.Tq = (int)Tq, a.Tk = (int)Tk, a.causal = causal;
   a.pos0 = (long long)pos0;
   a.scale = scale;
+  if (k->type == KERN_TYPE_Q8_0) {
+    /* A Q8_0 cache: widen the keys and values to F16 in a stream-ordered
+     * buffer (the workspace is taken by the decode kernel's partials). */
+    const int64_t nel = hd * nkv * Tk;
+    cudaStream_t st = kern_cuda_ctx_of(be)->stream;
+    __half *kv16;
+    CUDA_TRY(cudaMallocAsync((void **)&kv16, 2 * (size_t)nel * sizeof(__half), st));
+    const unsigned grid = (unsigned)kc_ceil_div(nel, 256);
+    q8_0_to_f16_kernel<<<grid, 256, 0, st>>>(kv16, (const uint8_t *)k->data, nel);
+    q8_0_to_f16_kernel<<<grid, 256, 0, st>>>(kv16 + nel, (const uint8_t *)v->data, nel);
+    CUDA_CHECK_LAUNCH("q8_0_to_f16_kernel");
+    a.k = kv16;
+    a.v = kv16 + nel;
+    int rc = dispatch<__half>(be, &a);
+    CUDA_TRY(cudaFreeAsync(kv16, st));
+    return rc;
+  }
   return k->type == KERN_TYPE_F16 ? dispatch<__half>(be, &a) : dispatch<float>(be, &a);
 }

@@ -166,9 +166,9 @@ cuda_supports_op(kern_backend_t be, kern_op op, int type)
   case KERN_OP_MATMUL: return is_float_type(type) || is_matmul_quant(type);
   case KERN_OP_GET_ROWS: return kc_type_geometry(type, NULL, NULL);
   case KERN_OP_CONV1D:
-  case KERN_OP_PATCH_EMBED:
-  case KERN_OP_ATTENTION: return type == KERN_TYPE_F32 || type == KERN_TYPE_F16;
-  case KERN_OP_COPY: return is_float_type(type);
+  case KERN_OP_PATCH_EMBED: return type == KERN_TYPE_F32 || type == KERN_TYPE_F16;
+  case KERN_OP_ATTENTION: return type == KERN_TYPE_F32 || type == KERN_TYPE_F16 || type == KERN_TYPE_Q8_0;
+  case KERN_OP_COPY: return is_float_type(type) || type == KERN_TYPE_Q8_0; /* Q8_0: from F32 */
   case KERN_OP_ROPE: return type == KERN_TYPE_F32 || type == KERN_TYPE_I32; /* x or pos */
   case KERN_OP_ARGMAX:
   case KERN_OP_TOPK:

@@ -496,6 +496,26 @@ _kern_cuda_convert(kern_backend_t be, void *dst, int dst_type, const void *src, 
   return 0;
 }
 
+/* F32 -> Q8_0 (KV cache append), as kern-type.c: d = max|x| / 127 kept in
+ * f16, q = round(x / d) half away from zero. One warp per block of 32. */
+__global__ void
+quantize_q8_0_kernel(uint8_t *dst, const float *src, int64_t n_blocks)
+{
+  const int64_t b = (int64_t)blockIdx.x * (blockDim.x / KC_WARP) + threadIdx.x / KC_WARP;
+  const int lane = threadIdx.x % KC_WARP;
+  if (b >= n_blocks)
+    return;
+  const float x = src[b * 32 + lane];
+  float amax = fabsf(x);
+  for (int o = KC_WARP / 2; o > 0; o /= 2)
+    amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
+  const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+  uint8_t *blk = dst + b * 34;
+  if (lane == 0)
+    *(__half *)blk = __float2half_rn(d);
+  blk[2 + lane] = (uint8_t)(int8_t)fminf(fmaxf(roundf(x * id), -127.0f), 127.0f);
+}
+
 int
 _kern_cuda_copy(kern_backend_t be, kern_tensor *dst, const kern_tensor *src)
 {
@@ -504,6 +524,13 @@ _kern_cuda_copy(kern_backend_t be, kern_tensor *dst, const kern_tensor *src)
     if (src->data != dst->data)
       CUDA_TRY(cudaMemcpyAsync(dst->data, src->data, src->nbytes, cudaMemcpyDeviceToDevice,
                                kern_cuda_ctx_of(be)->stream));
+    return 0;
+  }
+  if (dst->type == KERN_TYPE_Q8_0) { /* from F32, checked by kern_copy */
+    const int64_t nb = kc_nel(src) / 32;
+    quantize_q8_0_kernel<<<(unsigned)kc_ceil_div(nb, 8), 8 * KC_WARP, 0, kern_cuda_ctx_of(be)->stream>>>(
+        (uint8_t *)dst->data, (const float *)src->data, nb);
+    CUDA_CHECK_LAUNCH("quantize_q8_0_kernel");
     return 0;
   }
   return _kern_cuda_convert(be, dst->data, dst->type, src->data, src->type, kc_nel(src));
