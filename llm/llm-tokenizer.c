@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kern-unicode.h"
 #include "llm-unicode-tables.h"
 
 #define NO_ID (-1)
@@ -209,72 +210,13 @@ set_err(char **err, const kern_weights *w, const char *fmt, ...)
 
 /* --- Unicode ------------------------------------------------------------------- */
 
-static int
-in_ranges(const uint32_t (*r)[2], size_t n, uint32_t cp)
-{
-  size_t lo = 0, hi = n;
-  while (lo < hi) {
-    size_t mid = (lo + hi) / 2;
-    if (cp < r[mid][0])
-      hi = mid;
-    else if (cp > r[mid][1])
-      lo = mid + 1;
-    else
-      return 1;
-  }
-  return 0;
-}
-
 #define N_RANGES(a) (sizeof(a) / sizeof(a)[0])
-
-/* \s: the White_Space property. */
-static int
-is_space(uint32_t cp)
-{
-  return (cp >= 0x09 && cp <= 0x0D) || cp == 0x20 || cp == 0x85 || cp == 0xA0 || cp == 0x1680 ||
-         (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 || cp == 0x202F || cp == 0x205F ||
-         cp == 0x3000;
-}
-
-static int
-is_letter(uint32_t cp)
-{
-  if (cp < 0x80)
-    return (cp | 0x20) >= 'a' && (cp | 0x20) <= 'z';
-  return in_ranges(llm_unicode_letters, N_RANGES(llm_unicode_letters), cp);
-}
-
-static int
-is_number(uint32_t cp)
-{
-  if (cp < 0x80)
-    return cp >= '0' && cp <= '9';
-  return in_ranges(llm_unicode_numbers, N_RANGES(llm_unicode_numbers), cp);
-}
-
-static int
-is_punct(uint32_t cp)
-{
-  return in_ranges(llm_unicode_punct, N_RANGES(llm_unicode_punct), cp);
-}
-
-static int
-is_symbol(uint32_t cp)
-{
-  return in_ranges(llm_unicode_symbols, N_RANGES(llm_unicode_symbols), cp);
-}
-
-static int
-is_mark(uint32_t cp)
-{
-  return in_ranges(llm_unicode_marks, N_RANGES(llm_unicode_marks), cp);
-}
 
 /* [^\s\p{L}\p{N}] */
 static int
 is_other(uint32_t cp)
 {
-  return !is_space(cp) && !is_letter(cp) && !is_number(cp);
+  return !kern_unicode_is_space(cp) && !kern_unicode_is_letter(cp) && !kern_unicode_is_number(cp);
 }
 
 /* Decodes one code point at s[0 .. n) (n >= 1); *len gets the bytes used.
@@ -1096,7 +1038,7 @@ run(const uint32_t *cp, size_t pos, size_t end, int (*cls)(uint32_t), size_t max
 static size_t
 match_spaces(const uint32_t *cp, size_t pos, size_t end)
 {
-  size_t n = run(cp, pos, end, is_space, UNBOUNDED);
+  size_t n = run(cp, pos, end, kern_unicode_is_space, UNBOUNDED);
   if (n > 1 && pos + n < end)
     return n - 1;
   return n;
@@ -1141,9 +1083,9 @@ match_gpt2(const uint32_t *cp, size_t pos, size_t end)
   size_t n;
   if ((n = match_contraction(cp, pos, end, 0)))
     return n;
-  if ((n = match_opt_space_run(cp, pos, end, is_letter)))
+  if ((n = match_opt_space_run(cp, pos, end, kern_unicode_is_letter)))
     return n;
-  if ((n = match_opt_space_run(cp, pos, end, is_number)))
+  if ((n = match_opt_space_run(cp, pos, end, kern_unicode_is_number)))
     return n;
   if ((n = match_opt_space_run(cp, pos, end, is_other)))
     return n;
@@ -1164,12 +1106,12 @@ match_llama3(const uint32_t *cp, size_t pos, size_t end, size_t max_digits, int 
   if ((n = match_contraction(cp, pos, end, 1)))
     return n;
   /* [^\r\n\p{L}\p{N}]?\p{L}+ */
-  if (is_letter(c))
-    return run(cp, pos, end, is_letter, UNBOUNDED);
-  if (!is_cr_lf(c) && !is_number(c) && (n = run(cp, pos + 1, end, is_letter, UNBOUNDED)))
+  if (kern_unicode_is_letter(c))
+    return run(cp, pos, end, kern_unicode_is_letter, UNBOUNDED);
+  if (!is_cr_lf(c) && !kern_unicode_is_number(c) && (n = run(cp, pos + 1, end, kern_unicode_is_letter, UNBOUNDED)))
     return 1 + n;
   /* \p{N}{1,max} */
-  if ((n = run(cp, pos, end, is_number, max_digits)))
+  if ((n = run(cp, pos, end, kern_unicode_is_number, max_digits)))
     return n;
   /* ' ?[^\s\p{L}\p{N}]+[\r\n]*' */
   size_t sp = c == ' ' ? 1 : 0;
@@ -1178,7 +1120,7 @@ match_llama3(const uint32_t *cp, size_t pos, size_t end, size_t max_digits, int 
     return crlf_tail ? n + run(cp, pos + n, end, is_cr_lf, UNBOUNDED) : n;
   }
   /* \s*[\r\n]+: up to the last \r or \n of the whitespace run */
-  size_t ws = run(cp, pos, end, is_space, UNBOUNDED);
+  size_t ws = run(cp, pos, end, kern_unicode_is_space, UNBOUNDED);
   for (size_t k = ws; k > 0; k--)
     if (is_cr_lf(cp[pos + k - 1]))
       return k;
@@ -1189,20 +1131,20 @@ match_llama3(const uint32_t *cp, size_t pos, size_t end, size_t max_digits, int 
 static int
 is_not_crlf_letter_number(uint32_t c)
 {
-  return !is_cr_lf(c) && !is_letter(c) && !is_number(c);
+  return !is_cr_lf(c) && !kern_unicode_is_letter(c) && !kern_unicode_is_number(c);
 }
 
 /* letters but ASCII lower case ("upper") and letters but ASCII upper case ("lower") */
 static int
 is_tk_upper(uint32_t c)
 {
-  return is_letter(c) && !(c >= 'a' && c <= 'z');
+  return kern_unicode_is_letter(c) && !(c >= 'a' && c <= 'z');
 }
 
 static int
 is_tk_lower(uint32_t c)
 {
-  return is_letter(c) && !(c >= 'A' && c <= 'Z');
+  return kern_unicode_is_letter(c) && !(c >= 'A' && c <= 'Z');
 }
 
 /* U* L+ (first) or U+ L* (second) from pos, with the regex's backtracking; 0 if none */
@@ -1239,14 +1181,14 @@ match_tekken(const uint32_t *cp, size_t pos, size_t end)
     if (!x && (n = tekken_word(cp, pos, end, alt)))
       return n;
   }
-  if (is_number(c))
+  if (kern_unicode_is_number(c))
     return 1;
   /* [^\r\n\p{L}\p{N}]?[^\s\p{L}\p{N}]+[\r\n/]* */
   if (x && (n = run(cp, pos + 1, end, is_other, UNBOUNDED)))
     return 1 + n + run(cp, pos + 1 + n, end, is_tk_tail, UNBOUNDED);
   if ((n = run(cp, pos, end, is_other, UNBOUNDED)))
     return n + run(cp, pos + n, end, is_tk_tail, UNBOUNDED);
-  size_t ws = run(cp, pos, end, is_space, UNBOUNDED);
+  size_t ws = run(cp, pos, end, kern_unicode_is_space, UNBOUNDED);
   for (size_t k = ws; k > 0; k--)
     if (is_cr_lf(cp[pos + k - 1]))
       return k;
@@ -1267,12 +1209,12 @@ match_gpt4o(const uint32_t *cp, size_t pos, size_t end)
     if (at)
       return at + match_contraction(cp, pos + at, end, 1);
   }
-  if ((n = run(cp, pos, end, is_number, 3)))
+  if ((n = run(cp, pos, end, kern_unicode_is_number, 3)))
     return n;
   size_t sp = c == ' ' ? 1 : 0;
   if ((n = run(cp, pos + sp, end, is_other, UNBOUNDED)))
     return sp + n + run(cp, pos + sp + n, end, is_tk_tail, UNBOUNDED);
-  size_t ws = run(cp, pos, end, is_space, UNBOUNDED);
+  size_t ws = run(cp, pos, end, kern_unicode_is_space, UNBOUNDED);
   for (size_t k = ws; k > 0; k--)
     if (is_cr_lf(cp[pos + k - 1]))
       return k;
@@ -1286,7 +1228,7 @@ static int
 is_cjk_hangul(uint32_t c)
 {
   return ((c >= 0x4E00 && c <= 0x9FA5) || (c >= 0x0800 && c <= 0x4E00) || (c >= 0xAC00 && c <= 0xD7FF)) &&
-         !is_space(c);
+         !kern_unicode_is_space(c);
 }
 
 static int
@@ -1298,7 +1240,7 @@ is_cjk_kana(uint32_t c)
 static int
 is_ds_letter(uint32_t c)
 {
-  return in_ranges(llm_deepseek_letters, N_RANGES(llm_deepseek_letters), c) && !is_space(c);
+  return kern_unicode_in_ranges(llm_deepseek_letters, N_RANGES(llm_deepseek_letters), c) && !kern_unicode_is_space(c);
 }
 
 /* [!-/:-~！-／：-～‘-‟　-。] */
@@ -1307,7 +1249,7 @@ is_ds_punct(uint32_t c)
 {
   return ((c >= 0x21 && c <= 0x2F) || (c >= 0x3A && c <= 0x7E) || (c >= 0xFF01 && c <= 0xFF0F) ||
           (c >= 0xFF1A && c <= 0xFF5E) || (c >= 0x2018 && c <= 0x201F) || (c >= 0x3000 && c <= 0x3002)) &&
-         !is_space(c);
+         !kern_unicode_is_space(c);
 }
 
 static int
@@ -1319,13 +1261,13 @@ is_ascii_letter(uint32_t c)
 static int
 is_letter_or_mark(uint32_t c)
 {
-  return is_letter(c) || is_mark(c);
+  return kern_unicode_is_letter(c) || kern_unicode_is_mark(c);
 }
 
 static int
 is_punct_or_symbol(uint32_t c)
 {
-  return is_punct(c) || is_symbol(c);
+  return kern_unicode_is_punct(c) || kern_unicode_is_symbol(c);
 }
 
 static size_t
@@ -1338,7 +1280,7 @@ match_deepseek3(const uint32_t *cp, size_t pos, size_t end)
       (n = run(cp, pos + 1, end, is_ascii_letter, UNBOUNDED)))
     return 1 + n;
   /* [^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+ */
-  if (!is_cr_lf(c) && !is_letter(c) && !is_punct(c) && !is_symbol(c) &&
+  if (!is_cr_lf(c) && !kern_unicode_is_letter(c) && !kern_unicode_is_punct(c) && !kern_unicode_is_symbol(c) &&
       (n = run(cp, pos + 1, end, is_letter_or_mark, UNBOUNDED)))
     return 1 + n;
   if ((n = run(cp, pos, end, is_letter_or_mark, UNBOUNDED)))
@@ -1347,7 +1289,7 @@ match_deepseek3(const uint32_t *cp, size_t pos, size_t end)
   size_t sp = c == ' ' ? 1 : 0;
   if ((n = run(cp, pos + sp, end, is_punct_or_symbol, UNBOUNDED)))
     return sp + n + run(cp, pos + sp + n, end, is_cr_lf, UNBOUNDED);
-  size_t ws = run(cp, pos, end, is_space, UNBOUNDED);
+  size_t ws = run(cp, pos, end, kern_unicode_is_space, UNBOUNDED);
   for (size_t k = ws; k > 0; k--)
     if (is_cr_lf(cp[pos + k - 1]))
       return k;
@@ -1363,7 +1305,7 @@ is_bloom_word(uint32_t c)
   case 0x2026: case 0x3002: case 0xFF0C: case 0x3001: case 0x0964: case 0x06D4: case 0x060C:
     return 0;
   default:
-    return !is_space(c);
+    return !kern_unicode_is_space(c);
   }
 }
 
@@ -1385,8 +1327,8 @@ match_rx(int rx, const uint32_t *cp, size_t pos, size_t end)
     return is_cr_lf(cp[pos]) ? 1 : 0;
   case RX_WS_LETTERS:
   case RX_WS_PUNCT: {
-    int (*cls)(uint32_t) = rx == RX_WS_LETTERS ? is_letter : is_punct;
-    size_t n = is_space(cp[pos]) ? run(cp, pos + 1, end, cls, UNBOUNDED) : 0;
+    int (*cls)(uint32_t) = rx == RX_WS_LETTERS ? kern_unicode_is_letter : kern_unicode_is_punct;
+    size_t n = kern_unicode_is_space(cp[pos]) ? run(cp, pos + 1, end, cls, UNBOUNDED) : 0;
     return n ? 1 + n : run(cp, pos, end, cls, UNBOUNDED);
   }
   case RX_CJK_HANGUL:
@@ -1394,28 +1336,28 @@ match_rx(int rx, const uint32_t *cp, size_t pos, size_t end)
   case RX_DS_LETTERS:
   case RX_DS_PUNCT: {
     int (*cls)(uint32_t) = rx == RX_DS_LETTERS ? is_ds_letter : is_ds_punct;
-    size_t n = is_space(cp[pos]) ? run(cp, pos + 1, end, cls, UNBOUNDED) : 0;
+    size_t n = kern_unicode_is_space(cp[pos]) ? run(cp, pos + 1, end, cls, UNBOUNDED) : 0;
     return n ? 1 + n : run(cp, pos, end, cls, UNBOUNDED);
   }
   case RX_WS_END: {
-    size_t n = run(cp, pos, end, is_space, UNBOUNDED);
+    size_t n = run(cp, pos, end, kern_unicode_is_space, UNBOUNDED);
     return pos + n == end ? n : 0;
   }
   case RX_CJK_KANA:
     return run(cp, pos, end, is_cjk_kana, UNBOUNDED);
   case RX_DIGITS13:
-    return run(cp, pos, end, is_number, 3);
+    return run(cp, pos, end, kern_unicode_is_number, 3);
   case RX_DEEPSEEK3:
     return match_deepseek3(cp, pos, end);
   case RX_DIGIT:
-    return is_number(cp[pos]) ? 1 : 0;
+    return kern_unicode_is_number(cp[pos]) ? 1 : 0;
   case RX_DIGITS:
-    return run(cp, pos, end, is_number, UNBOUNDED);
+    return run(cp, pos, end, kern_unicode_is_number, UNBOUNDED);
   case RX_PUNCT: {
     size_t n = 0;
     while (pos + n < end) {
       uint32_t c = cp[pos + n];
-      if (!(is_punct(c) || c == '$' || c == '+' || c == '<' || c == '=' || c == '>' || c == '^' || c == '~' ||
+      if (!(kern_unicode_is_punct(c) || c == '$' || c == '+' || c == '<' || c == '=' || c == '>' || c == '^' || c == '~' ||
             c == '|'))
         break;
       n++;
@@ -1426,7 +1368,7 @@ match_rx(int rx, const uint32_t *cp, size_t pos, size_t end)
     size_t n = 0;
     while (pos + n < end) {
       uint32_t c = cp[pos + n];
-      if (!(is_punct(c) || c == '$' || c == '+' || c == '<' || c == '=' || c == '>' || c == '^' || c == '~' ||
+      if (!(kern_unicode_is_punct(c) || c == '$' || c == '+' || c == '<' || c == '=' || c == '>' || c == '^' || c == '~' ||
             c == '|' || c == '`'))
         break;
       n++;
