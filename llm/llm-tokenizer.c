@@ -862,56 +862,58 @@ typedef struct {
   size_t start, n; /* bytes of the (escaped) text; n == 0 once merged away */
 } spm_sym;
 
+/* A candidate merge of symbols left and right. Heap order: lower key first
+ * (BPE's merge rank; SentencePiece's score negated), then lower left. */
 typedef struct {
-  float score;
+  double key;
   int left, right;
-  size_t size;
-} spm_bigram;
+  size_t size;  /* SentencePiece: bytes of the pair when pushed */
+  int32_t a, b; /* BPE: the pair's ids when pushed */
+} merge_cand;
 
-/* heap order: higher score first, then lower left */
+typedef struct {
+  merge_cand *v;
+  size_t n, cap;
+} merge_heap;
+
 static int
-spm_before(const spm_bigram *a, const spm_bigram *b)
+cand_before(const merge_cand *x, const merge_cand *y)
 {
-  return a->score > b->score || (a->score == b->score && a->left < b->left);
+  return x->key < y->key || (x->key == y->key && x->left < y->left);
 }
 
-typedef struct {
-  spm_bigram *v;
-  size_t n, cap;
-} spm_heap;
-
 static int
-spm_push(spm_heap *h, spm_bigram b)
+heap_push(merge_heap *h, merge_cand c)
 {
   if (h->n == h->cap) {
     size_t nc = h->cap ? h->cap * 2 : 64;
-    spm_bigram *p = realloc(h->v, nc * sizeof *p);
+    merge_cand *p = realloc(h->v, nc * sizeof *p);
     if (!p)
       return -1;
     h->v = p;
     h->cap = nc;
   }
   size_t i = h->n++;
-  while (i > 0 && spm_before(&b, &h->v[(i - 1) / 2])) {
+  while (i > 0 && cand_before(&c, &h->v[(i - 1) / 2])) {
     h->v[i] = h->v[(i - 1) / 2];
     i = (i - 1) / 2;
   }
-  h->v[i] = b;
+  h->v[i] = c;
   return 0;
 }
 
-static spm_bigram
-spm_pop(spm_heap *h)
+static merge_cand
+heap_pop(merge_heap *h)
 {
-  spm_bigram top = h->v[0], last = h->v[--h->n];
+  merge_cand top = h->v[0], last = h->v[--h->n];
   size_t i = 0;
   for (;;) {
     size_t c = 2 * i + 1;
     if (c >= h->n)
       break;
-    if (c + 1 < h->n && spm_before(&h->v[c + 1], &h->v[c]))
+    if (c + 1 < h->n && cand_before(&h->v[c + 1], &h->v[c]))
       c++;
-    if (!spm_before(&h->v[c], &last))
+    if (!cand_before(&h->v[c], &last))
       break;
     h->v[i] = h->v[c];
     i = c;
@@ -922,7 +924,7 @@ spm_pop(spm_heap *h)
 }
 
 static int
-spm_try_pair(const llm_tokenizer *t, const char *text, const spm_sym *sym, int left, int right, spm_heap *h)
+spm_try_pair(const llm_tokenizer *t, const char *text, const spm_sym *sym, int left, int right, merge_heap *h)
 {
   if (left < 0 || right < 0)
     return 0;
@@ -930,7 +932,7 @@ spm_try_pair(const llm_tokenizer *t, const char *text, const spm_sym *sym, int l
   int32_t id = lookup(t, text + sym[left].start, n);
   if (id == NO_ID)
     return 0;
-  return spm_push(h, (spm_bigram){ t->score[id], left, right, n });
+  return heap_push(h, (merge_cand){ .key = -(double)t->score[id], .left = left, .right = right, .size = n });
 }
 
 /* leading byte -> sequence length, as llama.cpp's SPM splits characters */
@@ -951,7 +953,7 @@ spm_encode(const llm_tokenizer *t, const char *in, size_t len, int space_prefix,
   size_t tn = len + space_prefix + 2 * n_sp;
   char *text = malloc(tn + 1);
   spm_sym *sym = malloc((tn + 1) * sizeof *sym);
-  spm_heap h = { 0 };
+  merge_heap h = { 0 };
   int rc = 0;
   if (!text || !sym) {
     rc = -1;
@@ -982,7 +984,7 @@ spm_encode(const llm_tokenizer *t, const char *in, size_t len, int space_prefix,
       goto out;
     }
   while (h.n) {
-    spm_bigram b = spm_pop(&h);
+    merge_cand b = heap_pop(&h);
     spm_sym *l = &sym[b.left], *r = &sym[b.right];
     if (l->n == 0 || r->n == 0 || l->n + r->n != b.size)
       continue; /* outdated */
@@ -1497,80 +1499,21 @@ typedef struct {
   int prev, next;
 } bpe_sym;
 
-typedef struct {
-  int32_t rank;
-  int left, right;
-  int32_t a, b; /* the pair when pushed */
-} bpe_bigram;
-
-/* heap order: lower rank first, then lower left */
 static int
-bpe_before(const bpe_bigram *x, const bpe_bigram *y)
-{
-  return x->rank < y->rank || (x->rank == y->rank && x->left < y->left);
-}
-
-typedef struct {
-  bpe_bigram *v;
-  size_t n, cap;
-} bpe_heap;
-
-static int
-bpe_push(bpe_heap *h, bpe_bigram b)
-{
-  if (h->n == h->cap) {
-    size_t nc = h->cap ? h->cap * 2 : 64;
-    bpe_bigram *p = realloc(h->v, nc * sizeof *p);
-    if (!p)
-      return -1;
-    h->v = p;
-    h->cap = nc;
-  }
-  size_t i = h->n++;
-  while (i > 0 && bpe_before(&b, &h->v[(i - 1) / 2])) {
-    h->v[i] = h->v[(i - 1) / 2];
-    i = (i - 1) / 2;
-  }
-  h->v[i] = b;
-  return 0;
-}
-
-static bpe_bigram
-bpe_pop(bpe_heap *h)
-{
-  bpe_bigram top = h->v[0], last = h->v[--h->n];
-  size_t i = 0;
-  for (;;) {
-    size_t c = 2 * i + 1;
-    if (c >= h->n)
-      break;
-    if (c + 1 < h->n && bpe_before(&h->v[c + 1], &h->v[c]))
-      c++;
-    if (!bpe_before(&h->v[c], &last))
-      break;
-    h->v[i] = h->v[c];
-    i = c;
-  }
-  if (h->n)
-    h->v[i] = last;
-  return top;
-}
-
-static int
-bpe_try_pair(const llm_tokenizer *t, const bpe_sym *sym, int left, int right, bpe_heap *h)
+bpe_try_pair(const llm_tokenizer *t, const bpe_sym *sym, int left, int right, merge_heap *h)
 {
   if (left < 0 || right < 0)
     return 0;
   const struct merge_slot *m = find_merge(t, sym[left].id, sym[right].id);
   if (!m)
     return 0;
-  return bpe_push(h, (bpe_bigram){ m->rank, left, right, m->a, m->b });
+  return heap_push(h, (merge_cand){ .key = m->rank, .left = left, .right = right, .a = m->a, .b = m->b });
 }
 
 typedef struct {
   bpe_sym *sym;
   size_t cap;
-  bpe_heap heap;
+  merge_heap heap;
   char *enc; /* the piece in byte-to-unicode form */
   size_t enc_cap;
 } bpe_work;
@@ -1615,7 +1558,7 @@ bpe_piece(const llm_tokenizer *t, const unsigned char *s, size_t n, bpe_work *wk
     if (bpe_try_pair(t, sym, (int)i - 1, (int)i, &wk->heap) != 0)
       return -1;
   while (wk->heap.n) {
-    bpe_bigram b = bpe_pop(&wk->heap);
+    merge_cand b = heap_pop(&wk->heap);
     bpe_sym *l = &sym[b.left], *r = &sym[b.right];
     if (l->id != b.a || r->id != b.b || l->next != b.right)
       continue; /* outdated */
