@@ -52,6 +52,17 @@ app_cli_error(const app_cli_command *cmd, const char *fmt, ...)
   g_free(msg);
 }
 
+const char *
+app_cli_device(const app_cli_command *cmd, const char *device)
+{
+  const char *dev = device ? device : "auto";
+  if (strcmp(dev, "auto") && strcmp(dev, "cpu") && strncmp(dev, "cuda", 4)) {
+    app_cli_error(cmd, "unknown device '%s' (auto, cpu, cuda)", dev);
+    return NULL;
+  }
+  return dev;
+}
+
 GOptionContext *
 app_cli_context_new(const app_cli_command *cmd, const GOptionEntry *entries)
 {

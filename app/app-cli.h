@@ -52,6 +52,9 @@ double app_cli_now(void);
 
 /* Prints "hark CMD: message" to stderr. */
 void app_cli_error(const app_cli_command *cmd, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+/* The --device option's value ("auto" when NULL), or NULL after printing the
+ * error when it is not auto, cpu or cuda[:N]. */
+const char *app_cli_device(const app_cli_command *cmd, const char *device);
 
 /* Command entry points (cli-<name>.c). */
 int app_cli_devices(int argc, char **argv);

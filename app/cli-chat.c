@@ -220,11 +220,9 @@ app_cli_chat(int argc, char **argv)
     }
     joined = g_strjoinv(" ", argv + 1);
   }
-  const char *dev = device ? device : "auto";
-  if (strcmp(dev, "auto") && strcmp(dev, "cpu") && strncmp(dev, "cuda", 4)) {
-    app_cli_error(cmd, "unknown device '%s' (auto, cpu, cuda)", dev);
+  const char *dev = app_cli_device(cmd, device);
+  if (!dev)
     goto out;
-  }
   int kv_type = KERN_TYPE_F16;
   if (kv && !strcmp(kv, "q8_0"))
     kv_type = KERN_TYPE_Q8_0;

@@ -138,11 +138,9 @@ app_cli_transcribe(int argc, char **argv)
     app_cli_error(cmd, "--beam must be between 1 and 16");
     goto out;
   }
-  const char *dev = device ? device : "auto";
-  if (strcmp(dev, "auto") && strcmp(dev, "cpu") && strncmp(dev, "cuda", 4)) {
-    app_cli_error(cmd, "unknown device '%s' (auto, cpu, cuda)", dev);
+  const char *dev = app_cli_device(cmd, device);
+  if (!dev)
     goto out;
-  }
   if (out_dir && !g_file_test(out_dir, G_FILE_TEST_IS_DIR)) {
     app_cli_error(cmd, "%s is not a directory", out_dir);
     goto out;

@@ -18,7 +18,7 @@
 #include <sys/stat.h>
 
 #include "aud-tokenizer-repair.h"
-#include "aud-unicode-tables.h"
+#include "kern-unicode.h"
 #include "kern-json.h"
 
 #define N_TIMESTAMPS 1501
@@ -93,30 +93,6 @@ set_err(char **err, const char *fmt, ...)
 
 enum { CL_LETTER, CL_NUMBER, CL_SPACE, CL_OTHER };
 
-static int
-in_ranges(const uint32_t (*r)[2], size_t n, uint32_t cp)
-{
-  size_t lo = 0, hi = n;
-  while (lo < hi) {
-    size_t mid = (lo + hi) / 2;
-    if (cp < r[mid][0])
-      hi = mid;
-    else if (cp > r[mid][1])
-      lo = mid + 1;
-    else
-      return 1;
-  }
-  return 0;
-}
-
-/* \s: the White_Space property. */
-static int
-is_space(uint32_t cp)
-{
-  return (cp >= 0x09 && cp <= 0x0D) || cp == 0x20 || cp == 0x85 || cp == 0xA0 || cp == 0x1680 ||
-         (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 || cp == 0x202F || cp == 0x205F ||
-         cp == 0x3000;
-}
 
 #define INVALID_CP 0xFFFFFFFFu
 
@@ -128,15 +104,15 @@ classify(uint32_t cp)
       return CL_LETTER;
     if (cp >= '0' && cp <= '9')
       return CL_NUMBER;
-    return is_space(cp) ? CL_SPACE : CL_OTHER;
+    return kern_unicode_is_space(cp) ? CL_SPACE : CL_OTHER;
   }
   if (cp == INVALID_CP)
     return CL_OTHER;
-  if (is_space(cp))
+  if (kern_unicode_is_space(cp))
     return CL_SPACE;
-  if (in_ranges(aud_unicode_letters, sizeof aud_unicode_letters / sizeof aud_unicode_letters[0], cp))
+  if (kern_unicode_is_letter(cp))
     return CL_LETTER;
-  if (in_ranges(aud_unicode_numbers, sizeof aud_unicode_numbers / sizeof aud_unicode_numbers[0], cp))
+  if (kern_unicode_is_number(cp))
     return CL_NUMBER;
   return CL_OTHER;
 }

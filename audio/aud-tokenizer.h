@@ -17,7 +17,7 @@
  * Face tokenizer.json / vocab.json + added_tokens.json (tokens in GPT-2's
  * byte-to-unicode form, specials by name, which are checked).
  *
- * Unicode classes for the regex come from aud-unicode-tables.h (Python's
+ * Unicode classes for the regex come from kern-unicode.h (Python's
  * unicodedata; see the version there). Text that is not valid UTF-8 is
  * encoded byte for byte: each invalid byte is a character of its own in the
  * "other" class (tiktoken only ever sees valid text).

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kern-unicode.h"
 #include "llm-unicode-tables.h"
 
 #define NO_ID (-1)
@@ -209,72 +210,13 @@ set_err(char **err, const kern_weights *w, const char *fmt, ...)
 
 /* --- Unicode ------------------------------------------------------------------- */
 
-static int
-in_ranges(const uint32_t (*r)[2], size_t n, uint32_t cp)
-{
-  size_t lo = 0, hi = n;
-  while (lo < hi) {
-    size_t mid = (lo + hi) / 2;
-    if (cp < r[mid][0])
-      hi = mid;
-    else if (cp > r[mid][1])
-      lo = mid + 1;
-    else
-      return 1;
-  }
-  return 0;
-}
-
 #define N_RANGES(a) (sizeof(a) / sizeof(a)[0])
-
-/* \s: the White_Space property. */
-static int
-is_space(uint32_t cp)
-{
-  return (cp >= 0x09 && cp <= 0x0D) || cp == 0x20 || cp == 0x85 || cp == 0xA0 || cp == 0x1680 ||
-         (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 || cp == 0x202F || cp == 0x205F ||
-         cp == 0x3000;
-}
-
-static int
-is_letter(uint32_t cp)
-{
-  if (cp < 0x80)
-    return (cp | 0x20) >= 'a' && (cp | 0x20) <= 'z';
-  return in_ranges(llm_unicode_letters, N_RANGES(llm_unicode_letters), cp);
-}
-
-static int
-is_number(uint32_t cp)
-{
-  if (cp < 0x80)
-    return cp >= '0' && cp <= '9';
-  return in_ranges(llm_unicode_numbers, N_RANGES(llm_unicode_numbers), cp);
-}
-
-static int
-is_punct(uint32_t cp)
-{
-  return in_ranges(llm_unicode_punct, N_RANGES(llm_unicode_punct), cp);
-}
-
-static int
-is_symbol(uint32_t cp)
-{
-  return in_ranges(llm_unicode_symbols, N_RANGES(llm_unicode_symbols), cp);
-}
-
-static int
-is_mark(uint32_t cp)
-{
-  return in_ranges(llm_unicode_marks, N_RANGES(llm_unicode_marks), cp);
-}
 
 /* [^\s\p{L}\p{N}] */
 static int
 is_other(uint32_t cp)
 {
-  return !is_space(cp) && !is_letter(cp) && !is_number(cp);
+  return !kern_unicode_is_space(cp) && !kern_unicode_is_letter(cp) && !kern_unicode_is_number(cp);
 }
 
 /* Decodes one code point at s[0 .. n) (n >= 1); *len gets the bytes used.
@@ -920,56 +862,58 @@ typedef struct {
   size_t start, n; /* bytes of the (escaped) text; n == 0 once merged away */
 } spm_sym;
 
+/* A candidate merge of symbols left and right. Heap order: lower key first
+ * (BPE's merge rank; SentencePiece's score negated), then lower left. */
 typedef struct {
-  float score;
+  double key;
   int left, right;
-  size_t size;
-} spm_bigram;
+  size_t size;  /* SentencePiece: bytes of the pair when pushed */
+  int32_t a, b; /* BPE: the pair's ids when pushed */
+} merge_cand;
 
-/* heap order: higher score first, then lower left */
+typedef struct {
+  merge_cand *v;
+  size_t n, cap;
+} merge_heap;
+
 static int
-spm_before(const spm_bigram *a, const spm_bigram *b)
+cand_before(const merge_cand *x, const merge_cand *y)
 {
-  return a->score > b->score || (a->score == b->score && a->left < b->left);
+  return x->key < y->key || (x->key == y->key && x->left < y->left);
 }
 
-typedef struct {
-  spm_bigram *v;
-  size_t n, cap;
-} spm_heap;
-
 static int
-spm_push(spm_heap *h, spm_bigram b)
+heap_push(merge_heap *h, merge_cand c)
 {
   if (h->n == h->cap) {
     size_t nc = h->cap ? h->cap * 2 : 64;
-    spm_bigram *p = realloc(h->v, nc * sizeof *p);
+    merge_cand *p = realloc(h->v, nc * sizeof *p);
     if (!p)
       return -1;
     h->v = p;
     h->cap = nc;
   }
   size_t i = h->n++;
-  while (i > 0 && spm_before(&b, &h->v[(i - 1) / 2])) {
+  while (i > 0 && cand_before(&c, &h->v[(i - 1) / 2])) {
     h->v[i] = h->v[(i - 1) / 2];
     i = (i - 1) / 2;
   }
-  h->v[i] = b;
+  h->v[i] = c;
   return 0;
 }
 
-static spm_bigram
-spm_pop(spm_heap *h)
+static merge_cand
+heap_pop(merge_heap *h)
 {
-  spm_bigram top = h->v[0], last = h->v[--h->n];
+  merge_cand top = h->v[0], last = h->v[--h->n];
   size_t i = 0;
   for (;;) {
     size_t c = 2 * i + 1;
     if (c >= h->n)
       break;
-    if (c + 1 < h->n && spm_before(&h->v[c + 1], &h->v[c]))
+    if (c + 1 < h->n && cand_before(&h->v[c + 1], &h->v[c]))
       c++;
-    if (!spm_before(&h->v[c], &last))
+    if (!cand_before(&h->v[c], &last))
       break;
     h->v[i] = h->v[c];
     i = c;
@@ -980,7 +924,7 @@ spm_pop(spm_heap *h)
 }
 
 static int
-spm_try_pair(const llm_tokenizer *t, const char *text, const spm_sym *sym, int left, int right, spm_heap *h)
+spm_try_pair(const llm_tokenizer *t, const char *text, const spm_sym *sym, int left, int right, merge_heap *h)
 {
   if (left < 0 || right < 0)
     return 0;
@@ -988,7 +932,7 @@ spm_try_pair(const llm_tokenizer *t, const char *text, const spm_sym *sym, int l
   int32_t id = lookup(t, text + sym[left].start, n);
   if (id == NO_ID)
     return 0;
-  return spm_push(h, (spm_bigram){ t->score[id], left, right, n });
+  return heap_push(h, (merge_cand){ .key = -(double)t->score[id], .left = left, .right = right, .size = n });
 }
 
 /* leading byte -> sequence length, as llama.cpp's SPM splits characters */
@@ -1009,7 +953,7 @@ spm_encode(const llm_tokenizer *t, const char *in, size_t len, int space_prefix,
   size_t tn = len + space_prefix + 2 * n_sp;
   char *text = malloc(tn + 1);
   spm_sym *sym = malloc((tn + 1) * sizeof *sym);
-  spm_heap h = { 0 };
+  merge_heap h = { 0 };
   int rc = 0;
   if (!text || !sym) {
     rc = -1;
@@ -1040,7 +984,7 @@ spm_encode(const llm_tokenizer *t, const char *in, size_t len, int space_prefix,
       goto out;
     }
   while (h.n) {
-    spm_bigram b = spm_pop(&h);
+    merge_cand b = heap_pop(&h);
     spm_sym *l = &sym[b.left], *r = &sym[b.right];
     if (l->n == 0 || r->n == 0 || l->n + r->n != b.size)
       continue; /* outdated */
@@ -1096,7 +1040,7 @@ run(const uint32_t *cp, size_t pos, size_t end, int (*cls)(uint32_t), size_t max
 static size_t
 match_spaces(const uint32_t *cp, size_t pos, size_t end)
 {
-  size_t n = run(cp, pos, end, is_space, UNBOUNDED);
+  size_t n = run(cp, pos, end, kern_unicode_is_space, UNBOUNDED);
   if (n > 1 && pos + n < end)
     return n - 1;
   return n;
@@ -1141,9 +1085,9 @@ match_gpt2(const uint32_t *cp, size_t pos, size_t end)
   size_t n;
   if ((n = match_contraction(cp, pos, end, 0)))
     return n;
-  if ((n = match_opt_space_run(cp, pos, end, is_letter)))
+  if ((n = match_opt_space_run(cp, pos, end, kern_unicode_is_letter)))
     return n;
-  if ((n = match_opt_space_run(cp, pos, end, is_number)))
+  if ((n = match_opt_space_run(cp, pos, end, kern_unicode_is_number)))
     return n;
   if ((n = match_opt_space_run(cp, pos, end, is_other)))
     return n;
@@ -1164,12 +1108,12 @@ match_llama3(const uint32_t *cp, size_t pos, size_t end, size_t max_digits, int 
   if ((n = match_contraction(cp, pos, end, 1)))
     return n;
   /* [^\r\n\p{L}\p{N}]?\p{L}+ */
-  if (is_letter(c))
-    return run(cp, pos, end, is_letter, UNBOUNDED);
-  if (!is_cr_lf(c) && !is_number(c) && (n = run(cp, pos + 1, end, is_letter, UNBOUNDED)))
+  if (kern_unicode_is_letter(c))
+    return run(cp, pos, end, kern_unicode_is_letter, UNBOUNDED);
+  if (!is_cr_lf(c) && !kern_unicode_is_number(c) && (n = run(cp, pos + 1, end, kern_unicode_is_letter, UNBOUNDED)))
     return 1 + n;
   /* \p{N}{1,max} */
-  if ((n = run(cp, pos, end, is_number, max_digits)))
+  if ((n = run(cp, pos, end, kern_unicode_is_number, max_digits)))
     return n;
   /* ' ?[^\s\p{L}\p{N}]+[\r\n]*' */
   size_t sp = c == ' ' ? 1 : 0;
@@ -1178,7 +1122,7 @@ match_llama3(const uint32_t *cp, size_t pos, size_t end, size_t max_digits, int 
     return crlf_tail ? n + run(cp, pos + n, end, is_cr_lf, UNBOUNDED) : n;
   }
   /* \s*[\r\n]+: up to the last \r or \n of the whitespace run */
-  size_t ws = run(cp, pos, end, is_space, UNBOUNDED);
+  size_t ws = run(cp, pos, end, kern_unicode_is_space, UNBOUNDED);
   for (size_t k = ws; k > 0; k--)
     if (is_cr_lf(cp[pos + k - 1]))
       return k;
@@ -1189,20 +1133,20 @@ match_llama3(const uint32_t *cp, size_t pos, size_t end, size_t max_digits, int 
 static int
 is_not_crlf_letter_number(uint32_t c)
 {
-  return !is_cr_lf(c) && !is_letter(c) && !is_number(c);
+  return !is_cr_lf(c) && !kern_unicode_is_letter(c) && !kern_unicode_is_number(c);
 }
 
 /* letters but ASCII lower case ("upper") and letters but ASCII upper case ("lower") */
 static int
 is_tk_upper(uint32_t c)
 {
-  return is_letter(c) && !(c >= 'a' && c <= 'z');
+  return kern_unicode_is_letter(c) && !(c >= 'a' && c <= 'z');
 }
 
 static int
 is_tk_lower(uint32_t c)
 {
-  return is_letter(c) && !(c >= 'A' && c <= 'Z');
+  return kern_unicode_is_letter(c) && !(c >= 'A' && c <= 'Z');
 }
 
 /* U* L+ (first) or U+ L* (second) from pos, with the regex's backtracking; 0 if none */
@@ -1239,14 +1183,14 @@ match_tekken(const uint32_t *cp, size_t pos, size_t end)
     if (!x && (n = tekken_word(cp, pos, end, alt)))
       return n;
   }
-  if (is_number(c))
+  if (kern_unicode_is_number(c))
     return 1;
   /* [^\r\n\p{L}\p{N}]?[^\s\p{L}\p{N}]+[\r\n/]* */
   if (x && (n = run(cp, pos + 1, end, is_other, UNBOUNDED)))
     return 1 + n + run(cp, pos + 1 + n, end, is_tk_tail, UNBOUNDED);
   if ((n = run(cp, pos, end, is_other, UNBOUNDED)))
     return n + run(cp, pos + n, end, is_tk_tail, UNBOUNDED);
-  size_t ws = run(cp, pos, end, is_space, UNBOUNDED);
+  size_t ws = run(cp, pos, end, kern_unicode_is_space, UNBOUNDED);
   for (size_t k = ws; k > 0; k--)
     if (is_cr_lf(cp[pos + k - 1]))
       return k;
@@ -1267,12 +1211,12 @@ match_gpt4o(const uint32_t *cp, size_t pos, size_t end)
     if (at)
       return at + match_contraction(cp, pos + at, end, 1);
   }
-  if ((n = run(cp, pos, end, is_number, 3)))
+  if ((n = run(cp, pos, end, kern_unicode_is_number, 3)))
     return n;
   size_t sp = c == ' ' ? 1 : 0;
   if ((n = run(cp, pos + sp, end, is_other, UNBOUNDED)))
     return sp + n + run(cp, pos + sp + n, end, is_tk_tail, UNBOUNDED);
-  size_t ws = run(cp, pos, end, is_space, UNBOUNDED);
+  size_t ws = run(cp, pos, end, kern_unicode_is_space, UNBOUNDED);
   for (size_t k = ws; k > 0; k--)
     if (is_cr_lf(cp[pos + k - 1]))
       return k;
@@ -1286,7 +1230,7 @@ static int
 is_cjk_hangul(uint32_t c)
 {
   return ((c >= 0x4E00 && c <= 0x9FA5) || (c >= 0x0800 && c <= 0x4E00) || (c >= 0xAC00 && c <= 0xD7FF)) &&
-         !is_space(c);
+         !kern_unicode_is_space(c);
 }
 
 static int
@@ -1298,7 +1242,7 @@ is_cjk_kana(uint32_t c)
 static int
 is_ds_letter(uint32_t c)
 {
-  return in_ranges(llm_deepseek_letters, N_RANGES(llm_deepseek_letters), c) && !is_space(c);
+  return kern_unicode_in_ranges(llm_deepseek_letters, N_RANGES(llm_deepseek_letters), c) && !kern_unicode_is_space(c);
 }
 
 /* [!-/:-~！-／：-～‘-‟　-。] */
@@ -1307,7 +1251,7 @@ is_ds_punct(uint32_t c)
 {
   return ((c >= 0x21 && c <= 0x2F) || (c >= 0x3A && c <= 0x7E) || (c >= 0xFF01 && c <= 0xFF0F) ||
           (c >= 0xFF1A && c <= 0xFF5E) || (c >= 0x2018 && c <= 0x201F) || (c >= 0x3000 && c <= 0x3002)) &&
-         !is_space(c);
+         !kern_unicode_is_space(c);
 }
 
 static int
@@ -1319,13 +1263,13 @@ is_ascii_letter(uint32_t c)
 static int
 is_letter_or_mark(uint32_t c)
 {
-  return is_letter(c) || is_mark(c);
+  return kern_unicode_is_letter(c) || kern_unicode_is_mark(c);
 }
 
 static int
 is_punct_or_symbol(uint32_t c)
 {
-  return is_punct(c) || is_symbol(c);
+  return kern_unicode_is_punct(c) || kern_unicode_is_symbol(c);
 }
 
 static size_t
@@ -1338,7 +1282,7 @@ match_deepseek3(const uint32_t *cp, size_t pos, size_t end)
       (n = run(cp, pos + 1, end, is_ascii_letter, UNBOUNDED)))
     return 1 + n;
   /* [^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+ */
-  if (!is_cr_lf(c) && !is_letter(c) && !is_punct(c) && !is_symbol(c) &&
+  if (!is_cr_lf(c) && !kern_unicode_is_letter(c) && !kern_unicode_is_punct(c) && !kern_unicode_is_symbol(c) &&
       (n = run(cp, pos + 1, end, is_letter_or_mark, UNBOUNDED)))
     return 1 + n;
   if ((n = run(cp, pos, end, is_letter_or_mark, UNBOUNDED)))
@@ -1347,7 +1291,7 @@ match_deepseek3(const uint32_t *cp, size_t pos, size_t end)
   size_t sp = c == ' ' ? 1 : 0;
   if ((n = run(cp, pos + sp, end, is_punct_or_symbol, UNBOUNDED)))
     return sp + n + run(cp, pos + sp + n, end, is_cr_lf, UNBOUNDED);
-  size_t ws = run(cp, pos, end, is_space, UNBOUNDED);
+  size_t ws = run(cp, pos, end, kern_unicode_is_space, UNBOUNDED);
   for (size_t k = ws; k > 0; k--)
     if (is_cr_lf(cp[pos + k - 1]))
       return k;
@@ -1363,7 +1307,7 @@ is_bloom_word(uint32_t c)
   case 0x2026: case 0x3002: case 0xFF0C: case 0x3001: case 0x0964: case 0x06D4: case 0x060C:
     return 0;
   default:
-    return !is_space(c);
+    return !kern_unicode_is_space(c);
   }
 }
 
@@ -1385,8 +1329,8 @@ match_rx(int rx, const uint32_t *cp, size_t pos, size_t end)
     return is_cr_lf(cp[pos]) ? 1 : 0;
   case RX_WS_LETTERS:
   case RX_WS_PUNCT: {
-    int (*cls)(uint32_t) = rx == RX_WS_LETTERS ? is_letter : is_punct;
-    size_t n = is_space(cp[pos]) ? run(cp, pos + 1, end, cls, UNBOUNDED) : 0;
+    int (*cls)(uint32_t) = rx == RX_WS_LETTERS ? kern_unicode_is_letter : kern_unicode_is_punct;
+    size_t n = kern_unicode_is_space(cp[pos]) ? run(cp, pos + 1, end, cls, UNBOUNDED) : 0;
     return n ? 1 + n : run(cp, pos, end, cls, UNBOUNDED);
   }
   case RX_CJK_HANGUL:
@@ -1394,28 +1338,28 @@ match_rx(int rx, const uint32_t *cp, size_t pos, size_t end)
   case RX_DS_LETTERS:
   case RX_DS_PUNCT: {
     int (*cls)(uint32_t) = rx == RX_DS_LETTERS ? is_ds_letter : is_ds_punct;
-    size_t n = is_space(cp[pos]) ? run(cp, pos + 1, end, cls, UNBOUNDED) : 0;
+    size_t n = kern_unicode_is_space(cp[pos]) ? run(cp, pos + 1, end, cls, UNBOUNDED) : 0;
     return n ? 1 + n : run(cp, pos, end, cls, UNBOUNDED);
   }
   case RX_WS_END: {
-    size_t n = run(cp, pos, end, is_space, UNBOUNDED);
+    size_t n = run(cp, pos, end, kern_unicode_is_space, UNBOUNDED);
     return pos + n == end ? n : 0;
   }
   case RX_CJK_KANA:
     return run(cp, pos, end, is_cjk_kana, UNBOUNDED);
   case RX_DIGITS13:
-    return run(cp, pos, end, is_number, 3);
+    return run(cp, pos, end, kern_unicode_is_number, 3);
   case RX_DEEPSEEK3:
     return match_deepseek3(cp, pos, end);
   case RX_DIGIT:
-    return is_number(cp[pos]) ? 1 : 0;
+    return kern_unicode_is_number(cp[pos]) ? 1 : 0;
   case RX_DIGITS:
-    return run(cp, pos, end, is_number, UNBOUNDED);
+    return run(cp, pos, end, kern_unicode_is_number, UNBOUNDED);
   case RX_PUNCT: {
     size_t n = 0;
     while (pos + n < end) {
       uint32_t c = cp[pos + n];
-      if (!(is_punct(c) || c == '$' || c == '+' || c == '<' || c == '=' || c == '>' || c == '^' || c == '~' ||
+      if (!(kern_unicode_is_punct(c) || c == '$' || c == '+' || c == '<' || c == '=' || c == '>' || c == '^' || c == '~' ||
             c == '|'))
         break;
       n++;
@@ -1426,7 +1370,7 @@ match_rx(int rx, const uint32_t *cp, size_t pos, size_t end)
     size_t n = 0;
     while (pos + n < end) {
       uint32_t c = cp[pos + n];
-      if (!(is_punct(c) || c == '$' || c == '+' || c == '<' || c == '=' || c == '>' || c == '^' || c == '~' ||
+      if (!(kern_unicode_is_punct(c) || c == '$' || c == '+' || c == '<' || c == '=' || c == '>' || c == '^' || c == '~' ||
             c == '|' || c == '`'))
         break;
       n++;
@@ -1555,80 +1499,21 @@ typedef struct {
   int prev, next;
 } bpe_sym;
 
-typedef struct {
-  int32_t rank;
-  int left, right;
-  int32_t a, b; /* the pair when pushed */
-} bpe_bigram;
-
-/* heap order: lower rank first, then lower left */
 static int
-bpe_before(const bpe_bigram *x, const bpe_bigram *y)
-{
-  return x->rank < y->rank || (x->rank == y->rank && x->left < y->left);
-}
-
-typedef struct {
-  bpe_bigram *v;
-  size_t n, cap;
-} bpe_heap;
-
-static int
-bpe_push(bpe_heap *h, bpe_bigram b)
-{
-  if (h->n == h->cap) {
-    size_t nc = h->cap ? h->cap * 2 : 64;
-    bpe_bigram *p = realloc(h->v, nc * sizeof *p);
-    if (!p)
-      return -1;
-    h->v = p;
-    h->cap = nc;
-  }
-  size_t i = h->n++;
-  while (i > 0 && bpe_before(&b, &h->v[(i - 1) / 2])) {
-    h->v[i] = h->v[(i - 1) / 2];
-    i = (i - 1) / 2;
-  }
-  h->v[i] = b;
-  return 0;
-}
-
-static bpe_bigram
-bpe_pop(bpe_heap *h)
-{
-  bpe_bigram top = h->v[0], last = h->v[--h->n];
-  size_t i = 0;
-  for (;;) {
-    size_t c = 2 * i + 1;
-    if (c >= h->n)
-      break;
-    if (c + 1 < h->n && bpe_before(&h->v[c + 1], &h->v[c]))
-      c++;
-    if (!bpe_before(&h->v[c], &last))
-      break;
-    h->v[i] = h->v[c];
-    i = c;
-  }
-  if (h->n)
-    h->v[i] = last;
-  return top;
-}
-
-static int
-bpe_try_pair(const llm_tokenizer *t, const bpe_sym *sym, int left, int right, bpe_heap *h)
+bpe_try_pair(const llm_tokenizer *t, const bpe_sym *sym, int left, int right, merge_heap *h)
 {
   if (left < 0 || right < 0)
     return 0;
   const struct merge_slot *m = find_merge(t, sym[left].id, sym[right].id);
   if (!m)
     return 0;
-  return bpe_push(h, (bpe_bigram){ m->rank, left, right, m->a, m->b });
+  return heap_push(h, (merge_cand){ .key = m->rank, .left = left, .right = right, .a = m->a, .b = m->b });
 }
 
 typedef struct {
   bpe_sym *sym;
   size_t cap;
-  bpe_heap heap;
+  merge_heap heap;
   char *enc; /* the piece in byte-to-unicode form */
   size_t enc_cap;
 } bpe_work;
@@ -1673,7 +1558,7 @@ bpe_piece(const llm_tokenizer *t, const unsigned char *s, size_t n, bpe_work *wk
     if (bpe_try_pair(t, sym, (int)i - 1, (int)i, &wk->heap) != 0)
       return -1;
   while (wk->heap.n) {
-    bpe_bigram b = bpe_pop(&wk->heap);
+    merge_cand b = heap_pop(&wk->heap);
     bpe_sym *l = &sym[b.left], *r = &sym[b.right];
     if (l->id != b.a || r->id != b.b || l->next != b.right)
       continue; /* outdated */
