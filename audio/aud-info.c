@@ -13,7 +13,7 @@ static void
 make_info(void)
 {
   /* Grows as capture lands. */
-  snprintf(info, sizeof info, "audio: %s; Whisper (ggml, CTranslate2, Hugging Face); microphone capture not built",
+  snprintf(info, sizeof info, "audio: %s; Whisper (ggml, GGUF, CTranslate2, Hugging Face); microphone capture not built",
            aud_decode_versions());
 }
 

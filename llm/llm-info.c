@@ -4,6 +4,6 @@
 const char *
 llm_build_info(void)
 {
-  /* Grows as the GGUF decoder and tokenizers land. */
-  return "llm: language models not built";
+  return "llm: GGUF llama, mistral, qwen2, gemma3; SentencePiece and byte-level BPE tokenizers; "
+         "chat templates chatml, llama2, llama3, mistral, vicuna, gemma, phi3";
 }
