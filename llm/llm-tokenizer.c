@@ -1100,6 +1100,17 @@ is_cr_lf(uint32_t c)
   return c == '\r' || c == '\n';
 }
 
+/* \s*[\r\n]+ (up to the last CR/LF of the whitespace run), else \s+(?!\S) | \s+ */
+static size_t
+match_spaces_to_newline(const uint32_t *cp, size_t pos, size_t end)
+{
+  size_t ws = run(cp, pos, end, kern_unicode_is_space, UNBOUNDED);
+  for (size_t k = ws; k > 0; k--)
+    if (is_cr_lf(cp[pos + k - 1]))
+      return k;
+  return match_spaces(cp, pos, end);
+}
+
 static size_t
 match_llama3(const uint32_t *cp, size_t pos, size_t end, size_t max_digits, int crlf_tail)
 {
@@ -1122,11 +1133,7 @@ match_llama3(const uint32_t *cp, size_t pos, size_t end, size_t max_digits, int 
     return crlf_tail ? n + run(cp, pos + n, end, is_cr_lf, UNBOUNDED) : n;
   }
   /* \s*[\r\n]+: up to the last \r or \n of the whitespace run */
-  size_t ws = run(cp, pos, end, kern_unicode_is_space, UNBOUNDED);
-  for (size_t k = ws; k > 0; k--)
-    if (is_cr_lf(cp[pos + k - 1]))
-      return k;
-  return match_spaces(cp, pos, end);
+  return match_spaces_to_newline(cp, pos, end);
 }
 
 /* [^\r\n\p{L}\p{N}] */
@@ -1190,11 +1197,7 @@ match_tekken(const uint32_t *cp, size_t pos, size_t end)
     return 1 + n + run(cp, pos + 1 + n, end, is_tk_tail, UNBOUNDED);
   if ((n = run(cp, pos, end, is_other, UNBOUNDED)))
     return n + run(cp, pos + n, end, is_tk_tail, UNBOUNDED);
-  size_t ws = run(cp, pos, end, kern_unicode_is_space, UNBOUNDED);
-  for (size_t k = ws; k > 0; k--)
-    if (is_cr_lf(cp[pos + k - 1]))
-      return k;
-  return match_spaces(cp, pos, end);
+  return match_spaces_to_newline(cp, pos, end);
 }
 
 /* the o200k regex: tekken's words with an optional contraction, digit triples,
@@ -1216,11 +1219,7 @@ match_gpt4o(const uint32_t *cp, size_t pos, size_t end)
   size_t sp = c == ' ' ? 1 : 0;
   if ((n = run(cp, pos + sp, end, is_other, UNBOUNDED)))
     return sp + n + run(cp, pos + sp + n, end, is_tk_tail, UNBOUNDED);
-  size_t ws = run(cp, pos, end, kern_unicode_is_space, UNBOUNDED);
-  for (size_t k = ws; k > 0; k--)
-    if (is_cr_lf(cp[pos + k - 1]))
-      return k;
-  return match_spaces(cp, pos, end);
+  return match_spaces_to_newline(cp, pos, end);
 }
 
 /* [一-龥ࠀ-一가-퟿] and [一-龥぀-ゟ゠-ヿ]. llama.cpp matches such literal
@@ -1291,11 +1290,7 @@ match_deepseek3(const uint32_t *cp, size_t pos, size_t end)
   size_t sp = c == ' ' ? 1 : 0;
   if ((n = run(cp, pos + sp, end, is_punct_or_symbol, UNBOUNDED)))
     return sp + n + run(cp, pos + sp + n, end, is_cr_lf, UNBOUNDED);
-  size_t ws = run(cp, pos, end, kern_unicode_is_space, UNBOUNDED);
-  for (size_t k = ws; k > 0; k--)
-    if (is_cr_lf(cp[pos + k - 1]))
-      return k;
-  return match_spaces(cp, pos, end);
+  return match_spaces_to_newline(cp, pos, end);
 }
 
 /* [^(\s|.,!?…。，、।۔،)] */
