@@ -7,6 +7,7 @@
  * 2 * T_enc mel frames, n_text_ctx (448) decoder positions, V = n_vocab.
  * Layouts follow kern-backend.h: [a, b] means ne0 = a (contiguous).
  */
+#include "aud-alignment-heads.h"
 #include "aud-whisper-private.h"
 
 #include <math.h>
@@ -1203,8 +1204,8 @@ aud_whisper_alignment_heads(const aud_whisper *w, int *heads, int cap)
 {
   const aud_whisper_hparams *hp = &w->hp;
   /* CTranslate2 config.json and Hugging Face generation_config.json carry
-   * [[layer, head], ...]; otherwise the reference's default: every head of
-   * the second half of the decoder layers. */
+   * [[layer, head], ...]; else a released model's heads by its shape; else
+   * the reference's default: every head of the second half of the decoder. */
   const kern_meta *m = kern_weights_get_meta(w->weights, "config.alignment_heads");
   if (!m)
     m = kern_weights_get_meta(w->weights, "generation_config.alignment_heads");
@@ -1224,6 +1225,16 @@ aud_whisper_alignment_heads(const aud_whisper *w, int *heads, int cap)
     }
     if (n > 0)
       return n;
+  }
+  /* A released model by its shape (whisper.cpp's files name no heads). */
+  for (size_t i = 0; i < sizeof aud_alignment_presets / sizeof aud_alignment_presets[0]; i++) {
+    const aud_alignment_preset *pr = &aud_alignment_presets[i];
+    if (pr->n_text_layer != hp->n_text_layer || pr->n_text_head != hp->n_text_head || pr->n_vocab != hp->n_vocab ||
+        pr->n_mels != hp->n_mels)
+      continue;
+    for (int k = 0; k < pr->n_heads && n < cap; k++, n++)
+      heads[2 * n] = pr->heads[k][0], heads[2 * n + 1] = pr->heads[k][1];
+    return n;
   }
   for (int l = hp->n_text_layer / 2; l < hp->n_text_layer; l++)
     for (int h = 0; h < hp->n_text_head && n < cap; h++) {

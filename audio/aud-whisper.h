@@ -84,9 +84,11 @@ int aud_whisper_decode_batch(aud_whisper *w, int n, const int *seqs, const int32
  * n_audio_ctx), and, when logits is not NULL, all rows' logits (n, n_vocab). */
 int aud_whisper_cross_qk(aud_whisper *w, int seq, const int32_t *tokens, int n, const int *heads, int n_heads,
                          float *qk, float *logits);
-/* The model's alignment heads (from its config when it has them, else every
- * head of the second half of the decoder layers) as pairs into heads (room
- * for cap pairs); returns the count. */
+/* The model's alignment heads as (layer, head) pairs into heads (room for cap
+ * pairs); returns the count. From its config when it has them (CTranslate2,
+ * Hugging Face generation_config.json, Hark's GGUF); else, for a released
+ * model recognised by its shape (aud-alignment-heads.h), the reference's heads
+ * for it; else every head of the second half of the decoder layers. */
 int aud_whisper_alignment_heads(const aud_whisper *w, int *heads, int cap);
 
 /* ---- conversion ------------------------------------------------------ */
