@@ -210,7 +210,7 @@ static int
 read_hparams(llm_model *m, int64_t *ctx_train)
 {
   llm_hparams *hp = &m->hp;
-  int64_t d, L, nh, nkv, ff, hd, hdv, n_rot;
+  int64_t d = 0, L = 0, nh = 1, nkv = 1, ff = 0, hd = 0, hdv = 0, n_rot = 0; /* set by meta_int; -O3 cannot tell */
   int rc;
   if ((rc = meta_int(m, "embedding_length", 1, 0, 1, 1 << 16, &d)) ||
       (rc = meta_int(m, "block_count", 1, 0, 1, MAX_LAYERS, &L)) ||
