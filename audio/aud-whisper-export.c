@@ -68,14 +68,8 @@ static int
 out_type(const export_state *st, const kern_tensor *t, aud_param_kind kind)
 {
   switch (kind) {
-  case AUD_PARAM_MATRIX: {
-    if (st->type == KERN_TYPE_F32 || st->type == KERN_TYPE_F16)
-      return st->type;
-    const kern_type_traits *tr = kern_type_get_traits(st->type);
-    if (tr && kern_type_can_quantize(st->type) && t->ne[0] % tr->block_size == 0)
-      return st->type;
-    return KERN_TYPE_F16;
-  }
+  case AUD_PARAM_MATRIX: /* the export checked that st->type can be written */
+    return t->ne[0] % kern_type_get_traits(st->type)->block_size == 0 ? st->type : KERN_TYPE_F16;
   case AUD_PARAM_CONV: return st->type == KERN_TYPE_F32 ? KERN_TYPE_F32 : KERN_TYPE_F16;
   default: return KERN_TYPE_F32;
   }
@@ -102,17 +96,7 @@ convert(const kern_tensor *t, int type, size_t *nbytes)
   for (int64_t r = 0; ok && r < rows; r++) {
     ok = kern_dequantize_row(t->type, (const uint8_t *)src + (size_t)r * in_row, f, ne0) == 0;
     uint8_t *o = dst + (size_t)r * out_row;
-    if (!ok)
-      break;
-    if (type == KERN_TYPE_F32)
-      memcpy(o, f, (size_t)ne0 * sizeof *f);
-    else if (type == KERN_TYPE_F16)
-      for (int64_t i = 0; i < ne0; i++) {
-        uint16_t h = kern_f32_to_f16(f[i]);
-        memcpy(o + 2 * i, &h, 2);
-      }
-    else
-      ok = kern_quantize_row(type, f, o, ne0) == 0;
+    ok = ok && kern_quantize_row(type, f, o, ne0) == 0; /* F32 and F16 too */
   }
   free(f);
   free(src);
@@ -184,7 +168,7 @@ aud_whisper_export(aud_whisper *w, const aud_tokenizer *tok, const char *path, a
   if (err)
     *err = NULL;
   const kern_type_traits *tr = kern_type_get_traits(type);
-  if (!tr || (type != KERN_TYPE_F32 && type != KERN_TYPE_F16 && !kern_type_can_quantize(type))) {
+  if (!tr || !kern_type_can_quantize(type)) {
     set_err(err, "cannot write Whisper matrices as %s", tr ? tr->name : "an unknown type");
     return KERN_E_INVAL;
   }
