@@ -22,14 +22,6 @@
 #include "kern-backend.h"
 #include "kern-cpu.h"
 
-static double
-now_s(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 /* CPU seconds of the whole process (all threads, spinning included). */
 static double
 cpu_s(void)
@@ -101,9 +93,9 @@ bench_copy(void)
   memset(a, 1, n), memset(b, 2, n);
   double best = 1e9;
   for (int it = 0; it < 5; it++) {
-    double t0 = now_s();
+    double t0 = kern_clock_s();
     memcpy(b, a, n);
-    double t = now_s() - t0;
+    double t = kern_clock_s() - t0;
     best = t < best ? t : best;
   }
   copy_gbs = (double)n / best / 1e9;
@@ -131,20 +123,20 @@ bench_matvec(kern_backend_t be, int type, int64_t K, int64_t N)
   int reps = 3 * nmat;
   double *ts = malloc((size_t)reps * sizeof *ts);
   for (int i = 0; i < reps; i++) {
-    double t0 = now_s();
+    double t0 = kern_clock_s();
     check(kern_matmul(be, y, w[i % nmat], x, NULL), be, "matmul");
-    ts[i] = now_s() - t0;
+    ts[i] = kern_clock_s() - t0;
   }
   qsort(ts, (size_t)reps, sizeof *ts, cmp_double);
   double cold = ts[reps / 2], cold_best = ts[0];
   free(ts);
   double t0;
   int hot_reps = 200;
-  t0 = now_s();
+  t0 = kern_clock_s();
   double c0 = cpu_s();
   for (int i = 0; i < hot_reps; i++)
     check(kern_matmul(be, y, w[0], x, NULL), be, "matmul");
-  double hot = (now_s() - t0) / hot_reps, hot_cpu = (cpu_s() - c0) / hot_reps / n_threads_used;
+  double hot = (kern_clock_s() - t0) / hot_reps, hot_cpu = (cpu_s() - c0) / hot_reps / n_threads_used;
   double gbs = (double)bytes / cold / 1e9, gbs_best = (double)bytes / cold_best / 1e9;
   printf("matvec %-5s %lldx%lld (%.1f MB): cold median %7.1f us %6.2f GB/s (%3.0f%% of copy), best %6.2f GB/s "
          "(%3.0f%%); hot %7.1f us %6.2f GB/s (CPU time per thread %7.1f us)\n",
@@ -162,11 +154,11 @@ time_matmul(kern_backend_t be, kern_tensor *y, kern_tensor *w, kern_tensor *x, d
 {
   check(kern_matmul(be, y, w, x, NULL), be, "matmul");
   int reps = 0;
-  double t0 = now_s(), c0 = cpu_s(), t;
+  double t0 = kern_clock_s(), c0 = cpu_s(), t;
   do {
     check(kern_matmul(be, y, w, x, NULL), be, "matmul");
     reps++;
-    t = now_s() - t0;
+    t = kern_clock_s() - t0;
   } while (t < min_s);
   *cpu = (cpu_s() - c0) / reps / n_threads_used;
   return t / reps;
@@ -202,11 +194,11 @@ bench_attention(kern_backend_t be, kern_backend_t ref, int kv_type, int64_t Tq, 
     float scale = 1.0f / sqrtf((float)hd);
     check(kern_attention(bes[b], o, q, k, v, scale, causal, pos0), bes[b], "attention");
     int reps = 0;
-    double t0 = now_s(), c0 = cpu_s(), t;
+    double t0 = kern_clock_s(), c0 = cpu_s(), t;
     do {
       check(kern_attention(bes[b], o, q, k, v, scale, causal, pos0), bes[b], "attention");
       reps++;
-      t = now_s() - t0;
+      t = kern_clock_s() - t0;
     } while (t < 0.5 && b == 0);
     times[b] = t / reps;
     if (b == 0)
@@ -257,7 +249,7 @@ bench_ops(kern_backend_t be, kern_backend_t ref, bench_op op, const char *name)
       break;
     }
     int reps = 0;
-    double t0 = now_s(), t;
+    double t0 = kern_clock_s(), t;
     do {
       switch (op) {
       case OP_GELU: check(kern_unary(e, y, x, KERN_UNARY_GELU), e, name); break;
@@ -266,7 +258,7 @@ bench_ops(kern_backend_t be, kern_backend_t ref, bench_op op, const char *name)
       case OP_CONV1D: check(kern_conv1d(e, y, x, w, NULL, 1, 1), e, name); break;
       }
       reps++;
-      t = now_s() - t0;
+      t = kern_clock_s() - t0;
     } while (t < 0.3);
     times[b] = t / reps;
     kern_tensor_free(x), kern_tensor_free(y), kern_tensor_free(g), kern_tensor_free(w);

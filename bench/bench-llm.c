@@ -16,16 +16,9 @@
 #include <time.h>
 
 #include "kern-backend.h"
+#include "kern-cpu.h"
 #include "kern-weights.h"
 #include "llm-model.h"
-
-static double
-now(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
 
@@ -138,10 +131,10 @@ copy_bandwidth(const char *device)
   if (a && b) {
     for (int i = 0; i < 5; i++) {
       kern_backend_sync(be);
-      double t0 = now();
+      double t0 = kern_clock_s();
       kern_copy(be, b, a);
       kern_backend_sync(be);
-      double t = now() - t0;
+      double t = kern_clock_s() - t0;
       if (i > 0 && 2.0 * (double)a->nbytes / t > best)
         best = 2.0 * (double)a->nbytes / t;
     }
@@ -168,10 +161,10 @@ run(const char *path, const char *device, int pp, int tg)
     toks[i] = (int32_t)((i * 7919 + 13) % hp->n_vocab);
   int32_t warm = 1;
   llm_model_decode(m, &warm, 1, 0, row, 0); /* first call: kernels load, buffers grow */
-  double t0 = now();
+  double t0 = kern_clock_s();
   if (llm_model_decode(m, toks, pp, 0, row, 0) != 0)
     return fprintf(stderr, "%s\n", llm_model_errmsg(m)), 1;
-  double t1 = now();
+  double t1 = kern_clock_s();
   for (int s = 0; s < tg; s++) {
     int32_t best = 0;
     for (int i = 1; i < hp->n_vocab; i++)
@@ -180,7 +173,7 @@ run(const char *path, const char *device, int pp, int tg)
     if (llm_model_decode(m, &best, 1, pp + s, row, 0) != 0)
       return fprintf(stderr, "%s\n", llm_model_errmsg(m)), 1;
   }
-  double t2 = now();
+  double t2 = kern_clock_s();
   /* bytes of weights a decode step reads: every tensor but the embedding table
    * (one row), plus the output (the embedding again when tied) */
   const kern_weights *w = llm_model_weights(m);

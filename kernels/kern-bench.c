@@ -8,17 +8,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "kern-bench.h"
-
-double
-kern_bench_now(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
+#include "kern-cpu.h"
 
 static int
 cmp_double(const void *a, const void *b)
@@ -59,14 +51,14 @@ kern_bench_host_copy_bandwidth(size_t bytes, int threads)
     pthread_t th[64];
     copy_job jobs[64];
     size_t chunk = bytes / (size_t)threads;
-    double t0 = kern_bench_now();
+    double t0 = kern_clock_s();
     for (int i = 0; i < threads; i++) {
       jobs[i] = (copy_job){ b + chunk * (size_t)i, a + chunk * (size_t)i, chunk };
       pthread_create(&th[i], NULL, copy_worker, &jobs[i]);
     }
     for (int i = 0; i < threads; i++)
       pthread_join(th[i], NULL);
-    double gbs = 2.0 * (double)(chunk * (size_t)threads) / (kern_bench_now() - t0) / 1e9;
+    double gbs = 2.0 * (double)(chunk * (size_t)threads) / (kern_clock_s() - t0) / 1e9;
     if (gbs > best)
       best = gbs;
   }
@@ -251,10 +243,10 @@ kern_bench_device_copy_bandwidth(kern_backend_t be)
   double best = 0;
   for (int rep = 0; rep < 6; rep++) {
     kern_backend_sync(be);
-    double t0 = kern_bench_now();
+    double t0 = kern_clock_s();
     if (kern_copy(be, st.t[1], st.t[0]) != 0 || kern_backend_sync(be) != 0)
       break;
-    double gbs = 2.0 * (double)st.t[0]->nbytes / (kern_bench_now() - t0) / 1e9;
+    double gbs = 2.0 * (double)st.t[0]->nbytes / (kern_clock_s() - t0) / 1e9;
     if (rep > 0 && gbs > best)
       best = gbs;
   }
@@ -308,12 +300,12 @@ kern_bench_case_run(kern_backend_t be, int i, double min_time, double copy_gbs, 
   } else {
     double times[64];
     int n = 0;
-    double start = kern_bench_now();
-    while (n < 64 && (n < 3 || kern_bench_now() - start < min_time)) {
-      double t0 = kern_bench_now();
+    double start = kern_clock_s();
+    while (n < 64 && (n < 3 || kern_clock_s() - start < min_time)) {
+      double t0 = kern_clock_s();
       bench_run(&st, c);
       kern_backend_sync(be);
-      times[n++] = kern_bench_now() - t0;
+      times[n++] = kern_clock_s() - t0;
     }
     qsort(times, (size_t)n, sizeof times[0], cmp_double);
     double t = times[n / 2];

@@ -24,7 +24,6 @@ typedef struct {
   const char *error;  /* NULL, or why the case failed (valid until the next call on the backend) */
 } kern_bench_result;
 
-double kern_bench_now(void); /* monotonic seconds */
 int kern_bench_n_cases(void);
 const char *kern_bench_case_name(int i);
 int kern_bench_case_flags(int i);

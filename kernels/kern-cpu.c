@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/utsname.h>
+#include <time.h>
 #include <unistd.h>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -259,4 +260,12 @@ kern_cpu_info_get(kern_cpu_info *out)
   long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
   out->memory_total = pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page : 0;
   out->features = kern_cpu_features();
+}
+
+double
+kern_clock_s(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }

@@ -51,3 +51,6 @@ uint32_t kern_cpu_features(void);
 /* Writes the set feature names, space-separated ("sse4.2 avx avx2 fma"), into buf.
  * Returns buf. */
 char *kern_cpu_features_string(uint32_t features, char *buf, size_t size);
+
+/* Monotonic seconds, for timing (benchmarks, token rates). Any thread. */
+double kern_clock_s(void);

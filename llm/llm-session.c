@@ -8,11 +8,12 @@
  * cannot. */
 #include "llm-session.h"
 
+#include "kern-cpu.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define MAX_STOPS 32
 
@@ -40,14 +41,6 @@ struct llm_session {
   float *logits;          /* (n_vocab) after the last decode */
   char errmsg[512];
 };
-
-static double
-now_s(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 __attribute__((format(printf, 3, 4))) static int
 fail(llm_session *s, int code, const char *fmt, ...)
@@ -455,12 +448,12 @@ llm_session_chat(llm_session *s, const char *user_text, char **reply, llm_sessio
 
   int32_t *ids = NULL;
   size_t n_ids = 0;
-  double t0 = now_s();
+  double t0 = kern_clock_s();
   rc = render_fitting(s, NULL, reserve, &ids, &n_ids, &st);
   if (rc == 0)
     rc = sync_cache(s, ids, n_ids, &st);
   free(ids);
-  st.prompt_s = now_s() - t0;
+  st.prompt_s = kern_clock_s() - t0;
   if (rc == KERN_E_ABORTED)
     fail(s, rc, "stopped before the reply began");
   if (rc != 0) {
@@ -477,7 +470,7 @@ llm_session_chat(llm_session *s, const char *user_text, char **reply, llm_sessio
   llm_utf8_stream u8 = { 0 };
   char piece[256], valid[LLM_UTF8_STREAM_CAP(256)];
   const int n_vocab = llm_model_hparams(s->m)->n_vocab;
-  double g0 = now_s();
+  double g0 = kern_clock_s();
   st.stop = LLM_STOP_NONE;
   while (st.stop == LLM_STOP_NONE) {
     if (s->p.should_abort && s->p.should_abort(s->p.user_data)) {
@@ -561,7 +554,7 @@ llm_session_chat(llm_session *s, const char *user_text, char **reply, llm_sessio
     }
     s->cached[s->n_cached++] = id;
   }
-  st.gen_s = now_s() - g0;
+  st.gen_s = kern_clock_s() - g0;
 
   /* The rest: bytes still held by the UTF-8 stream, then what the stop-string
    * hold-back kept, up to a stop string. */
