@@ -309,6 +309,8 @@ tokenize(llm_session *s, const char *text, int32_t **ids, size_t *n)
 static int
 sync_cache(llm_session *s, const int32_t *ids, size_t n, llm_session_stats *st)
 {
+  if (n == 0)
+    return fail(s, KERN_E_INVAL, "the conversation renders to no tokens");
   size_t common = 0;
   while (common < n && common < s->n_cached && s->cached[common] == ids[common])
     common++;
