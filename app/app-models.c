@@ -1541,3 +1541,49 @@ app_models_install(const app_model_info *model, const app_models_install_params 
   g_free(lock_path);
   return ok;
 }
+
+/* .gguf names in dir, sorted; those with "mmproj" in them when `mmproj`, else the others. */
+static char *
+first_gguf(const char *dir, gboolean mmproj)
+{
+  GDir *d = g_dir_open(dir, 0, NULL);
+  if (!d)
+    return NULL;
+  char *best = NULL;
+  const char *name;
+  while ((name = g_dir_read_name(d))) {
+    char *lower = g_ascii_strdown(name, -1);
+    gboolean is_proj = strstr(lower, "mmproj") != NULL;
+    if (g_str_has_suffix(lower, ".gguf") && is_proj == mmproj && (!best || strcmp(name, best) < 0)) {
+      g_free(best);
+      best = g_strdup(name);
+    }
+    g_free(lower);
+  }
+  g_dir_close(d);
+  char *path = best ? g_build_filename(dir, best, NULL) : NULL;
+  g_free(best);
+  return path;
+}
+
+char *
+app_models_find_gguf(const char *path, GError **error)
+{
+  if (!g_file_test(path, G_FILE_TEST_IS_DIR))
+    return g_strdup(path);
+  char *found = first_gguf(path, FALSE);
+  if (!found)
+    g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_NOENT, "%s holds no .gguf model", path);
+  return found;
+}
+
+char *
+app_models_find_mmproj(const char *path)
+{
+  if (g_file_test(path, G_FILE_TEST_IS_DIR))
+    return first_gguf(path, TRUE);
+  char *dir = g_path_get_dirname(path);
+  char *found = first_gguf(dir, TRUE);
+  g_free(dir);
+  return found;
+}

@@ -51,27 +51,6 @@ on_warning(const char *msg, void *user_data)
   fprintf(stderr, "hark chat: %s\n", msg);
 }
 
-/* A model path: a GGUF file, or a directory holding one (a catalog install);
- * projector files (mmproj) are not language models. g_free. */
-static char *
-find_gguf(const char *path, GError **error)
-{
-  if (!g_file_test(path, G_FILE_TEST_IS_DIR))
-    return g_strdup(path);
-  GDir *dir = g_dir_open(path, 0, error);
-  if (!dir)
-    return NULL;
-  char *found = NULL;
-  const char *name;
-  while ((name = g_dir_read_name(dir)))
-    if (g_str_has_suffix(name, ".gguf") && !strstr(name, "mmproj") && !found)
-      found = g_build_filename(path, name, NULL);
-  g_dir_close(dir);
-  if (!found)
-    g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_NOENT, "%s holds no .gguf model", path);
-  return found;
-}
-
 static void
 print_stats(const llm_session_stats *st, int quiet)
 {
@@ -246,7 +225,7 @@ app_cli_chat(int argc, char **argv)
   GError *gerr = NULL;
   model_path = app_models_resolve(model ? model : "smollm2-135m-instruct", &gerr);
   if (model_path)
-    gguf = find_gguf(model_path, &gerr);
+    gguf = app_models_find_gguf(model_path, &gerr);
   if (!gguf) {
     app_cli_error(cmd, "%s", gerr->message);
     g_error_free(gerr);

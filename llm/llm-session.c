@@ -17,9 +17,22 @@
 
 #define MAX_STOPS 32
 
+/* Where a user turn's images sit in its content: the rendered conversation is
+ * split at these and each image's embeddings are read in their place. A byte
+ * no template emits and no tokenizer sees. */
+#define IMAGE_MARK "\x01<image>\x01"
+
+typedef struct {
+  float *embd;  /* [n_tokens][n_embd] */
+  int n_tokens;
+  int32_t id;   /* < 0: the id its positions carry in `cached` (unique per image) */
+} image;
+
 typedef struct {
   char *role;
-  char *content;
+  char *content; /* with one IMAGE_MARK per image */
+  image *imgs;
+  int n_imgs;
 } turn;
 
 struct llm_session {
@@ -39,8 +52,18 @@ struct llm_session {
   int32_t *cached;        /* (n_cached) tokens whose keys/values are in the KV cache */
   size_t n_cached, cap_cached;
   float *logits;          /* (n_vocab) after the last decode */
+  int32_t next_image_id;  /* counts down from -1 */
   char errmsg[512];
 };
+
+static void
+free_turn(turn *t)
+{
+  free(t->role), free(t->content);
+  for (int i = 0; i < t->n_imgs; i++)
+    free(t->imgs[i].embd);
+  free(t->imgs);
+}
 
 __attribute__((format(printf, 3, 4))) static int
 fail(llm_session *s, int code, const char *fmt, ...)
@@ -136,6 +159,7 @@ llm_session_new(llm_model *m, const llm_session_params *p, char **err)
   }
   s->m = m;
   s->tok = tok;
+  s->next_image_id = -1;
   s->tmpl = tmpl;
   s->p = *p;
   s->p.stop = NULL; /* the strings are copied below */
@@ -164,7 +188,7 @@ llm_session_free(llm_session *s)
     if (s->owned[i])
       free((char *)s->stops[i]);
   for (int i = 0; i < s->n_turns; i++)
-    free(s->turns[i].role), free(s->turns[i].content);
+    free_turn(&s->turns[i]);
   free(s->turns);
   free(s->cached);
   free(s->logits);
@@ -208,15 +232,43 @@ void
 llm_session_reset(llm_session *s)
 {
   for (int i = 0; i < s->n_turns; i++)
-    free(s->turns[i].role), free(s->turns[i].content);
+    free_turn(&s->turns[i]);
   s->n_turns = 0;
   s->n_cached = 0;
   llm_model_kv_truncate(s->m, 0);
   llm_sampler_reset(s->sampler);
 }
 
+void
+llm_session_clear_turns(llm_session *s)
+{
+  for (int i = 0; i < s->n_turns; i++)
+    free_turn(&s->turns[i]);
+  s->n_turns = 0;
+  llm_sampler_reset(s->sampler);
+}
+
+/* content with a mark per image before it (as LLaVA places "<image>\n"), and
+ * any mark the text itself holds made harmless. malloc'd. */
+static char *
+content_with_marks(const char *content, int n_imgs)
+{
+  size_t ml = strlen(IMAGE_MARK), n = strlen(content);
+  char *out = malloc((size_t)n_imgs * (ml + 1) + n + 1), *o = out;
+  if (!out)
+    return NULL;
+  for (int i = 0; i < n_imgs; i++) {
+    memcpy(o, IMAGE_MARK, ml), o += ml;
+    *o++ = '\n';
+  }
+  for (size_t i = 0; i < n; i++)
+    *o++ = content[i] == '\x01' ? ' ' : content[i];
+  *o = 0;
+  return out;
+}
+
 static int
-push_turn(llm_session *s, const char *role, const char *content)
+push_turn_images(llm_session *s, const char *role, const char *content, const llm_image *imgs, int n_imgs)
 {
   if (s->n_turns == s->cap_turns) {
     int cap = s->cap_turns ? 2 * s->cap_turns : 16;
@@ -226,14 +278,36 @@ push_turn(llm_session *s, const char *role, const char *content)
     s->turns = t, s->cap_turns = cap;
   }
   turn *t = &s->turns[s->n_turns];
+  memset(t, 0, sizeof *t);
   t->role = strdup(role);
-  t->content = strdup(content);
-  if (!t->role || !t->content) {
-    free(t->role), free(t->content);
+  t->content = content_with_marks(content, n_imgs);
+  int ok = t->role && t->content;
+  if (ok && n_imgs > 0)
+    ok = (t->imgs = calloc((size_t)n_imgs, sizeof *t->imgs)) != NULL;
+  int d = llm_model_hparams(s->m)->n_embd;
+  for (int i = 0; ok && i < n_imgs; i++) {
+    size_t bytes = (size_t)imgs[i].n_tokens * (size_t)d * sizeof(float);
+    ok = (t->imgs[i].embd = malloc(bytes)) != NULL;
+    if (ok) {
+      memcpy(t->imgs[i].embd, imgs[i].embd, bytes);
+      t->imgs[i].n_tokens = imgs[i].n_tokens;
+      t->imgs[i].id = s->next_image_id;
+      s->next_image_id = s->next_image_id == INT32_MIN ? -1 : s->next_image_id - 1;
+      t->n_imgs = i + 1;
+    }
+  }
+  if (!ok) {
+    free_turn(t);
     return fail(s, KERN_E_NOMEM, "out of memory");
   }
   s->n_turns++;
   return 0;
+}
+
+static int
+push_turn(llm_session *s, const char *role, const char *content)
+{
+  return push_turn_images(s, role, content, NULL, 0);
 }
 
 int
@@ -248,7 +322,7 @@ static void
 drop_oldest_turns(llm_session *s, int n)
 {
   for (int i = 0; i < n; i++)
-    free(s->turns[i].role), free(s->turns[i].content);
+    free_turn(&s->turns[i]);
   memmove(s->turns, s->turns + n, (size_t)(s->n_turns - n) * sizeof *s->turns);
   s->n_turns -= n;
 }
@@ -284,28 +358,109 @@ render(llm_session *s, int first, const char *partial)
 }
 
 /* Tokens of a rendered conversation: control-token text becomes the control
- * token; BOS is added as the file says unless the rendering starts with it. */
+ * token; BOS is added as the file says unless the rendering starts with it.
+ * The conversation from turn `first` on holds image marks: the text between
+ * them is tokenized piece by piece (as LLaVA does: BOS on the first piece
+ * only) and each image's positions get its id (< 0) in ids. */
 static int
-tokenize(llm_session *s, const char *text, int32_t **ids, size_t *n)
+tokenize(llm_session *s, const char *text, int first, int32_t **ids, size_t *n)
 {
   size_t cap = 0;
   *ids = NULL, *n = 0;
   int add_special = llm_template_bos_text(s->tmpl) == NULL;
-  int rc = llm_tokenizer_encode(s->tok, text, strlen(text), add_special, 1, ids, n, &cap);
+  int ti = first, ii = 0; /* the next image: turn ti, image ii */
+  const size_t ml = strlen(IMAGE_MARK);
+  const char *p = text;
+  int rc = 0;
+  for (int piece = 0;; piece++) {
+    const char *mark = strstr(p, IMAGE_MARK);
+    size_t len = mark ? (size_t)(mark - p) : strlen(p);
+    if (len > 0 || (piece == 0 && add_special))
+      rc = llm_tokenizer_encode(s->tok, p, len, piece == 0 && add_special, 1, ids, n, &cap);
+    if (rc != 0)
+      break;
+    /* A file that asks for EOS after every text: not after a prompt or before an image. */
+    int32_t eos = llm_tokenizer_eos(s->tok);
+    if (piece == 0 && add_special && llm_tokenizer_add_eos(s->tok) && *n > 0 && (*ids)[*n - 1] == eos)
+      (*n)--;
+    if (!mark)
+      break;
+    while (ti < s->n_turns && ii >= s->turns[ti].n_imgs)
+      ti++, ii = 0;
+    if (ti >= s->n_turns) {
+      rc = fail(s, KERN_E_INVAL, "the rendered conversation holds more images than its turns");
+      break;
+    }
+    const image *im = &s->turns[ti].imgs[ii++];
+    if (*n + (size_t)im->n_tokens > cap) {
+      size_t nc = *n + (size_t)im->n_tokens + 256;
+      int32_t *g = realloc(*ids, nc * sizeof *g);
+      if (!g) {
+        rc = KERN_E_NOMEM;
+        break;
+      }
+      *ids = g, cap = nc;
+    }
+    for (int i = 0; i < im->n_tokens; i++)
+      (*ids)[(*n)++] = im->id;
+    p = mark + ml;
+  }
   if (rc != 0) {
     free(*ids);
     *ids = NULL;
-    return fail(s, rc, "cannot tokenize the conversation");
+    *n = 0;
+    return s->errmsg[0] && rc == KERN_E_INVAL ? rc : fail(s, rc, "cannot tokenize the conversation");
   }
-  /* A file that asks for EOS after every text: not after a prompt. */
-  int32_t eos = llm_tokenizer_eos(s->tok);
-  if (add_special && llm_tokenizer_add_eos(s->tok) && *n > 0 && (*ids)[*n - 1] == eos)
-    (*n)--;
+  return 0;
+}
+
+/* The image whose positions carry id (< 0). */
+static const image *
+image_of(const llm_session *s, int32_t id)
+{
+  for (int t = 0; t < s->n_turns; t++)
+    for (int i = 0; i < s->turns[t].n_imgs; i++)
+      if (s->turns[t].imgs[i].id == id)
+        return &s->turns[t].imgs[i];
+  return NULL;
+}
+
+/* Decodes ids[from..n) at positions from.., text runs as tokens and image
+ * runs as their embeddings; logits of the last position into s->logits. */
+static int
+decode_span(llm_session *s, const int32_t *ids, size_t from, size_t n)
+{
+  int d = llm_model_hparams(s->m)->n_embd;
+  size_t i = from;
+  while (i < n) {
+    size_t j = i;
+    if (ids[i] >= 0) {
+      while (j < n && ids[j] >= 0)
+        j++;
+      int rc = llm_model_decode(s->m, ids + i, (int)(j - i), (int)i, j == n ? s->logits : NULL, 0);
+      if (rc != 0)
+        return rc;
+    } else {
+      const image *im = image_of(s, ids[i]);
+      size_t start = i; /* where this image's run began: the run may be entered midway */
+      while (start > 0 && ids[start - 1] == ids[i])
+        start--;
+      while (j < n && ids[j] == ids[i])
+        j++;
+      if (!im || j - start > (size_t)im->n_tokens)
+        return fail(s, KERN_E_INVAL, "an image of the conversation is missing");
+      int rc = llm_model_decode_embd(s->m, im->embd + (i - start) * (size_t)d, (int)(j - i), (int)i,
+                                     j == n ? s->logits : NULL, 0);
+      if (rc != 0)
+        return rc;
+    }
+    i = j;
+  }
   return 0;
 }
 
 /* Brings the KV cache to ids[0..n): keeps the common prefix, decodes the rest
- * (at least the last token, for its logits). */
+ * (at least the last position, for its logits). */
 static int
 sync_cache(llm_session *s, const int32_t *ids, size_t n, llm_session_stats *st)
 {
@@ -323,16 +478,25 @@ sync_cache(llm_session *s, const int32_t *ids, size_t n, llm_session_stats *st)
       return fail(s, KERN_E_NOMEM, "out of memory");
     s->cached = c, s->cap_cached = cap;
   }
+  s->errmsg[0] = 0;
   int rc = llm_model_kv_truncate(s->m, (int)common);
   s->n_cached = common;
   if (rc == 0)
-    rc = llm_model_decode(s->m, ids + common, (int)(n - common), (int)common, s->logits, 0);
-  if (rc != 0)
-    return fail(s, rc, "%s", llm_model_errmsg(s->m));
+    rc = decode_span(s, ids, common, n);
+  if (rc != 0) {
+    /* What was decoded before the failure stays valid. */
+    int kept = llm_model_kv_count(s->m);
+    if (kept >= 0 && (size_t)kept <= n) {
+      memcpy(s->cached + common, ids + common, ((size_t)kept > common ? (size_t)kept - common : 0) * sizeof *ids);
+      s->n_cached = (size_t)kept;
+    }
+    return s->errmsg[0] ? rc : fail(s, rc, "%s", llm_model_errmsg(s->m));
+  }
   memcpy(s->cached + common, ids + common, (n - common) * sizeof *ids);
   s->n_cached = n;
   for (size_t i = common; i < n; i++)
-    llm_sampler_accept(s->sampler, ids[i]);
+    if (ids[i] >= 0)
+      llm_sampler_accept(s->sampler, ids[i]);
   if (st) {
     st->n_prompt += (int)(n - common);
     st->n_reused += (int)common;
@@ -351,7 +515,7 @@ render_fitting(llm_session *s, const char *partial, int reserve, int32_t **ids, 
     char *text = render(s, 0, partial);
     if (!text)
       return fail(s, KERN_E_NOMEM, "cannot render the conversation");
-    int rc = tokenize(s, text, ids, n);
+    int rc = tokenize(s, text, 0, ids, n);
     free(text);
     if (rc != 0)
       return rc;
@@ -362,7 +526,7 @@ render_fitting(llm_session *s, const char *partial, int reserve, int32_t **ids, 
       int32_t *one = NULL;
       size_t n_one = 0;
       text = render(s, s->n_turns - 1, partial);
-      rc = text ? tokenize(s, text, &one, &n_one) : fail(s, KERN_E_NOMEM, "cannot render the conversation");
+      rc = text ? tokenize(s, text, s->n_turns - 1, &one, &n_one) : fail(s, KERN_E_NOMEM, "cannot render the conversation");
       free(text);
       free(one);
       if (rc == 0 && (long)n_one >= n_ctx)
@@ -435,12 +599,29 @@ sb_append(strbuf *b, const char *t, size_t n)
 int
 llm_session_chat(llm_session *s, const char *user_text, char **reply, llm_session_stats *stats)
 {
+  return llm_session_chat_images(s, user_text, NULL, 0, reply, stats);
+}
+
+int
+llm_session_chat_images(llm_session *s, const char *user_text, const llm_image *images, int n_images, char **reply,
+                        llm_session_stats *stats)
+{
   llm_session_stats st = { 0 };
   if (reply)
     *reply = NULL;
   if (!user_text)
     return fail(s, KERN_E_INVAL, "no message");
-  int rc = push_turn(s, "user", user_text);
+  if (n_images < 0 || (n_images > 0 && !images))
+    return fail(s, KERN_E_INVAL, "%d images", n_images);
+  int d = llm_model_hparams(s->m)->n_embd;
+  for (int i = 0; i < n_images; i++) {
+    if (!images[i].embd || images[i].n_tokens < 1)
+      return fail(s, KERN_E_INVAL, "image %d has no embeddings", i + 1);
+    if (images[i].n_embd != d)
+      return fail(s, KERN_E_INVAL, "image %d has embeddings of %d values; the language model's are %d wide "
+                  "(is the projector made for this model?)", i + 1, images[i].n_embd, d);
+  }
+  int rc = push_turn_images(s, "user", user_text, images, n_images);
   if (rc != 0)
     return rc;
   int n_ctx = llm_model_hparams(s->m)->n_ctx;
@@ -460,7 +641,7 @@ llm_session_chat(llm_session *s, const char *user_text, char **reply, llm_sessio
     fail(s, rc, "stopped before the reply began");
   if (rc != 0) {
     s->n_turns--; /* the user turn that could not be read */
-    free(s->turns[s->n_turns].role), free(s->turns[s->n_turns].content);
+    free_turn(&s->turns[s->n_turns]);
     if (stats)
       *stats = st;
     return rc;

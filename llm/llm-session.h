@@ -83,12 +83,33 @@ int llm_session_template(const llm_session *s);
  * and the user turn is not kept. */
 int llm_session_chat(llm_session *s, const char *user_text, char **reply, llm_session_stats *stats);
 
+/* An image as the language model reads it: n_tokens embeddings of n_embd
+ * values (the model's width), e.g. from vision/'s vis_clip_embed_image. */
+typedef struct {
+  const float *embd; /* [n_tokens][n_embd] */
+  int n_tokens;
+  int n_embd;
+} llm_image;
+
+/* llm_session_chat with images in the user turn, placed before its text as
+ * LLaVA places "<image>\n" (the text around each image is tokenized piece
+ * by piece, BOS on the first only). The embeddings are copied: an image is
+ * read once, and stays in the KV cache for the questions that follow, until
+ * its turn is dropped to fit the context. KERN_E_INVAL when an image's width
+ * is not the model's. */
+int llm_session_chat_images(llm_session *s, const char *user_text, const llm_image *images, int n_images,
+                            char **reply, llm_session_stats *stats);
+
 /* Appends a finished turn without generating (role "user" or "assistant"),
  * e.g. a conversation restored from history; it is read with the next chat. */
 int llm_session_add_turn(llm_session *s, const char *role, const char *content);
 
 /* Forgets the conversation (keeps the system prompt) and the KV cache. */
 void llm_session_reset(llm_session *s);
+/* Forgets the conversation but not what the KV cache holds: the next
+ * conversation reads only what differs from the cached start (the system
+ * prompt and template prefix are reused). For many independent questions. */
+void llm_session_clear_turns(llm_session *s);
 /* Turns in the conversation (system prompt excluded) and positions cached. */
 int llm_session_n_turns(const llm_session *s);
 int llm_session_n_cached(const llm_session *s);

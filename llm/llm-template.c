@@ -12,6 +12,7 @@ static const char *const names[LLM_TEMPLATE_COUNT_] = {
   [LLM_TEMPLATE_UNKNOWN] = "unknown", [LLM_TEMPLATE_CHATML] = "chatml", [LLM_TEMPLATE_LLAMA2] = "llama2",
   [LLM_TEMPLATE_LLAMA3] = "llama3",   [LLM_TEMPLATE_MISTRAL] = "mistral", [LLM_TEMPLATE_VICUNA] = "vicuna",
   [LLM_TEMPLATE_GEMMA] = "gemma",     [LLM_TEMPLATE_PHI3] = "phi3",
+  [LLM_TEMPLATE_LLAVA] = "llava",
 };
 
 int
@@ -61,6 +62,7 @@ llm_template_stops(int tmpl)
   static const char *const vicuna[] = { "</s>", "\nUSER:", NULL };
   static const char *const gemma[] = { "<end_of_turn>", "<start_of_turn>", NULL };
   static const char *const phi3[] = { "<|end|>", "<|endoftext|>", "<|user|>", NULL };
+  static const char *const llava[] = { "</s>", "USER:", NULL };
   switch (tmpl) {
   case LLM_TEMPLATE_CHATML:
     return chatml;
@@ -75,6 +77,8 @@ llm_template_stops(int tmpl)
     return gemma;
   case LLM_TEMPLATE_PHI3:
     return phi3;
+  case LLM_TEMPLATE_LLAVA:
+    return llava;
   default:
     return none;
   }
@@ -310,6 +314,32 @@ render_vicuna(buf *b, const llm_chat_msg *m, size_t n, int gen)
     put(b, "ASSISTANT:");
 }
 
+/* LLaVA v1 (the Vicuna v1 conversation LLaVA-1.5 was trained on):
+ * "SYSTEM USER: Q ASSISTANT: A</s>USER: Q2 ASSISTANT:". */
+static void
+render_llava(buf *b, const llm_chat_msg *m, size_t n, int gen)
+{
+  size_t i = 0;
+  if (n && is_role(&m[0], "system")) {
+    put(b, content_of(&m[0]));
+    put(b, " ");
+    i = 1;
+  }
+  for (; i < n; i++) {
+    if (is_role(&m[i], "assistant")) {
+      put(b, "ASSISTANT: ");
+      put(b, content_of(&m[i]));
+      put(b, "</s>");
+    } else {
+      put(b, "USER: ");
+      put(b, content_of(&m[i]));
+      put(b, " ");
+    }
+  }
+  if (gen)
+    put(b, "ASSISTANT:");
+}
+
 static void
 render_gemma(buf *b, const llm_chat_msg *m, size_t n, int gen)
 {
@@ -373,6 +403,9 @@ llm_template_apply(int tmpl, const llm_chat_msg *msgs, size_t n, int add_generat
     break;
   case LLM_TEMPLATE_PHI3:
     render_phi3(&b, msgs, n, add_generation_prompt);
+    break;
+  case LLM_TEMPLATE_LLAVA:
+    render_llava(&b, msgs, n, add_generation_prompt);
     break;
   }
   if (b.failed) {

@@ -12,6 +12,8 @@
  *   vicuna   SYSTEM\n\nUSER: ...\nASSISTANT: ...</s>\n          (llama.cpp's layout)
  *   gemma    <bos><start_of_turn>user\n[SYSTEM\n\n]USER<end_of_turn>\n<start_of_turn>model\n... (trimmed)
  *   phi3     <|ROLE|>\nCONTENT<|end|>\n ... and <|endoftext|> unless a generation prompt follows
+ *   llava    SYSTEM USER: CONTENT ASSISTANT: ANSWER</s>USER: ...  (LLaVA v1 / Vicuna v1 as LLaVA-1.5
+ *            was trained; never detected from a chat_template: the vision CLI picks it)
  *
  * System prompts: native for chatml, llama3, vicuna, phi3; folded into the
  * first user turn by llama2 (<<SYS>>) and gemma (Gemma 3's "SYSTEM\n\n");
@@ -35,6 +37,7 @@ typedef enum {
   LLM_TEMPLATE_VICUNA,
   LLM_TEMPLATE_GEMMA,
   LLM_TEMPLATE_PHI3,
+  LLM_TEMPLATE_LLAVA,
   LLM_TEMPLATE_COUNT_,
 } llm_template;
 
@@ -46,7 +49,7 @@ typedef struct {
 /* The family a Jinja chat template (tokenizer.chat_template) belongs to, by
  * its distinctive markers; LLM_TEMPLATE_UNKNOWN for NULL or none found. */
 int llm_template_detect(const char *jinja);
-/* "chatml", "llama2", "llama3", "mistral", "vicuna", "gemma", "phi3"
+/* "chatml", "llama2", "llama3", "mistral", "vicuna", "gemma", "phi3", "llava"
  * (case-insensitive) -> the family; LLM_TEMPLATE_UNKNOWN otherwise. */
 int llm_template_from_name(const char *name);
 /* The family's name as llm_template_from_name takes it; "unknown" otherwise. Static. */

@@ -3,6 +3,7 @@
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "llm-test-model.h"
@@ -166,8 +167,6 @@ test_commands_without_engine(void)
 {
   const char *const *cases[] = {
     (const char *const[]){ "dictate", NULL },
-    (const char *const[]){ "ask", "a.jpg", "What is this?", NULL },
-    (const char *const[]){ "caption", "photos", NULL },
   };
   for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
     run_result r = run_hark_env(NULL, cases[i]);
@@ -219,6 +218,232 @@ test_chat(void)
   g_unlink(model);
   g_rmdir(dir);
   g_free(vocab), g_free(model), g_free(xdg), g_free(dir);
+}
+
+/* A w x h 24-bit BMP with a gradient (seed varies it). */
+static void
+write_bmp(const char *path, int w, int h, int seed)
+{
+  int stride = (w * 3 + 3) & ~3;
+  guint32 size = 54 + (guint32)(stride * h);
+  guint8 *b = g_malloc0(size);
+  b[0] = 'B', b[1] = 'M';
+  memcpy(b + 2, &size, 4);
+  guint32 off = 54, hdr = 40, zero = 0;
+  gint32 W = w, H = h;
+  guint16 planes = 1, bpp = 24;
+  memcpy(b + 10, &off, 4), memcpy(b + 14, &hdr, 4), memcpy(b + 18, &W, 4), memcpy(b + 22, &H, 4);
+  memcpy(b + 26, &planes, 2), memcpy(b + 28, &bpp, 2), memcpy(b + 30, &zero, 4);
+  for (int y = 0; y < h; y++)
+    for (int x = 0; x < w; x++) {
+      guint8 *px = b + 54 + y * stride + x * 3;
+      px[0] = (guint8)(x * 7 + seed * 40), px[1] = (guint8)(y * 5 + seed * 13), px[2] = (guint8)((x ^ y) * 3);
+    }
+  g_assert_true(g_file_set_contents(path, (const char *)b, size, NULL));
+  g_free(b);
+}
+
+static char *
+vision_data(const char *name)
+{
+  return g_test_build_filename(G_TEST_DIST, "data", "vision", name, NULL);
+}
+
+/* hark ask: the tiny random LLaVA of tests/data/vision answers (gibberish,
+ * but through every step); unreadable images and mismatched models fail
+ * with messages. */
+static void
+test_ask(void)
+{
+  char *dir = g_dir_make_tmp("hark-ask-XXXXXX", NULL);
+  char *img = g_build_filename(dir, "photo.bmp", NULL), *bad = g_build_filename(dir, "broken.jpg", NULL);
+  write_bmp(img, 40, 30, 1);
+  g_assert_true(g_file_set_contents(bad, "not a jpeg at all", -1, NULL));
+  char *llm = vision_data("llm-f32.gguf"), *proj = vision_data("mmproj-f16.gguf"), *hf = vision_data("llava-hf");
+  run_result r = run_hark("ask", img, "What is this?", "-m", llm, "-n", "6", "--device", "cpu");
+  g_assert_cmpint(r.status, ==, 0);
+  g_assert_cmpuint(strlen(r.out), >, 1);
+  g_assert_true(g_utf8_validate(r.out, -1, NULL));
+  g_assert_nonnull(strstr(r.err, "llava template")); /* no chat template in the file */
+  g_assert_nonnull(strstr(r.err, "mmproj-f16.gguf")); /* found beside the model */
+  g_assert_nonnull(strstr(r.err, "1 image encoded"));
+  char *first = g_strdup(r.out);
+  run_result_clear(&r);
+  /* The Hugging Face directory as the projector: the same weights in F32,
+   * so nearly always the same greedy answer; at least it runs. */
+  r = run_hark("ask", img, "What is this?", "-m", llm, "--mmproj", hf, "-n", "6", "--device", "cpu", "-q");
+  g_assert_cmpint(r.status, ==, 0);
+  g_assert_cmpstr(r.err, ==, "");
+  g_test_message("answers: mmproj \"%s\", HF \"%s\"", g_strchomp(first), g_strchomp(r.out));
+  run_result_clear(&r);
+  g_free(first);
+  /* Follow-up questions from stdin are not run here (stdin is not ours);
+   * an unreadable image names itself, and nothing is asked. */
+  r = run_hark("ask", img, bad, "Compare them.", "-m", llm, "--device", "cpu");
+  g_assert_cmpint(r.status, ==, 1);
+  g_assert_nonnull(strstr(r.err, "broken.jpg"));
+  g_assert_cmpstr(r.out, ==, "");
+  run_result_clear(&r);
+  r = run_hark("ask", "/nonexistent/x.png", "What?", "-m", llm, "--device", "cpu");
+  g_assert_cmpint(r.status, ==, 1);
+  g_assert_nonnull(strstr(r.err, "/nonexistent/x.png"));
+  run_result_clear(&r);
+  /* A language model of another width than the projector's output. */
+  char *vocab = g_test_build_filename(G_TEST_DIST, "data", "llm", "vocab-llama3.gguf", NULL);
+  char *other = g_build_filename(dir, "narrow.gguf", NULL);
+  llm_test_make_model(vocab, other);
+  r = run_hark("ask", img, "What?", "-m", other, "--mmproj", proj, "--device", "cpu");
+  g_assert_cmpint(r.status, ==, 1);
+  g_assert_nonnull(strstr(r.err, "not made for each other"));
+  run_result_clear(&r);
+  /* A language model alone: no projector beside it. */
+  r = run_hark("ask", img, "What?", "-m", other, "--device", "cpu");
+  g_assert_cmpint(r.status, ==, 1);
+  g_assert_nonnull(strstr(r.err, "--mmproj"));
+  run_result_clear(&r);
+  r = run_hark("ask", img, "What?", "-m", "no-such-model");
+  g_assert_cmpint(r.status, ==, 1);
+  run_result_clear(&r);
+  g_unlink(other), g_unlink(img), g_unlink(bad);
+  g_rmdir(dir);
+  g_free(vocab), g_free(other), g_free(img), g_free(bad), g_free(llm), g_free(proj), g_free(hf), g_free(dir);
+}
+
+static int
+count_lines(const char *path)
+{
+  char *text = NULL;
+  if (!g_file_get_contents(path, &text, NULL, NULL))
+    return -1;
+  int n = 0;
+  for (char *p = text; *p; p++)
+    n += *p == '\n';
+  g_free(text);
+  return n;
+}
+
+static char *
+read_text(const char *dir, const char *name)
+{
+  char *path = g_build_filename(dir, name, NULL), *text = NULL;
+  g_file_get_contents(path, &text, NULL, NULL);
+  g_free(path);
+  return text;
+}
+
+/* hark caption: every format, resume, --overwrite, a bad file, subfolders. */
+static void
+test_caption(void)
+{
+  char *dir = g_dir_make_tmp("hark-caption-XXXXXX", NULL), *sub = g_build_filename(dir, "sub", NULL);
+  g_mkdir(sub, 0700);
+  const char *names[] = { "a.bmp", "b.bmp", "sub/c.bmp" };
+  for (int i = 0; i < 3; i++) {
+    char *p = g_build_filename(dir, names[i], NULL);
+    write_bmp(p, 20 + 9 * i, 24, i);
+    g_free(p);
+  }
+  char *bad = g_build_filename(dir, "zz-bad.png", NULL), *notes = g_build_filename(dir, "notes.md", NULL);
+  g_assert_true(g_file_set_contents(bad, "\x89PNG but not really", -1, NULL));
+  g_assert_true(g_file_set_contents(notes, "not an image", -1, NULL));
+  char *llm = vision_data("llm-f32.gguf");
+  const char *base[] = { "-m", llm, "-n", "5", "--device", "cpu" };
+#define CAPTION(...) run_hark("caption", dir, base[0], base[1], base[2], base[3], base[4], base[5], __VA_ARGS__)
+
+  /* txt sidecars, top folder only: a and b captioned, the bad file reported */
+  run_result r = CAPTION("--format", "txt");
+  g_assert_cmpint(r.status, ==, 1);
+  g_assert_nonnull(strstr(r.err, "zz-bad.png"));
+  g_assert_nonnull(strstr(r.err, "2 captioned, 0 skipped, 1 failed"));
+  run_result_clear(&r);
+  char *a = read_text(dir, "a.txt"), *b = read_text(dir, "b.txt");
+  g_assert_nonnull(a);
+  g_assert_nonnull(b);
+  g_assert_cmpuint(strlen(a), >, 1);
+  g_assert_false(g_file_test(sub, G_FILE_TEST_IS_DIR) && read_text(sub, "c.txt"));
+  /* again: nothing to do but the bad file */
+  r = CAPTION("-r");
+  g_assert_nonnull(strstr(r.err, "1 captioned, 2 skipped, 1 failed"));
+  run_result_clear(&r);
+  char *c = read_text(sub, "c.txt");
+  g_assert_nonnull(c);
+  g_unlink(bad);
+  r = CAPTION("-r", "--overwrite");
+  g_assert_cmpint(r.status, ==, 0);
+  g_assert_nonnull(strstr(r.err, "3 captioned, 0 skipped, 0 failed"));
+  run_result_clear(&r);
+  char *a2 = read_text(dir, "a.txt");
+  g_assert_cmpstr(a2, ==, a); /* greedy: the same caption */
+  g_free(a), g_free(a2), g_free(b), g_free(c);
+
+  /* JSONL, then resumed */
+  r = CAPTION("-r", "--format", "jsonl");
+  g_assert_cmpint(r.status, ==, 0);
+  run_result_clear(&r);
+  char *jsonl = g_build_filename(dir, "captions.jsonl", NULL);
+  g_assert_cmpint(count_lines(jsonl), ==, 3);
+  JsonParser *jp = json_parser_new();
+  char *text = read_text(dir, "captions.jsonl");
+  char **lines = g_strsplit(text, "\n", -1);
+  g_assert_true(json_parser_load_from_data(jp, lines[2], -1, NULL));
+  JsonObject *o = json_node_get_object(json_parser_get_root(jp));
+  g_assert_cmpstr(json_object_get_string_member(o, "file"), ==, "sub/c.bmp");
+  g_assert_nonnull(json_object_get_string_member(o, "caption"));
+  g_strfreev(lines), g_free(text);
+  g_object_unref(jp);
+  r = CAPTION("-r", "--format", "jsonl");
+  g_assert_nonnull(strstr(r.err, "0 captioned, 3 skipped"));
+  run_result_clear(&r);
+  g_assert_cmpint(count_lines(jsonl), ==, 3);
+
+  /* CSV with a header; a removed line is captioned again */
+  r = CAPTION("--format", "csv");
+  g_assert_cmpint(r.status, ==, 0);
+  run_result_clear(&r);
+  char *csv = g_build_filename(dir, "captions.csv", NULL);
+  g_assert_cmpint(count_lines(csv), ==, 3);
+  char *table = read_text(dir, "captions.csv");
+  g_assert_true(g_str_has_prefix(table, "file,caption\n"));
+  size_t len = strlen(table) - 1; /* drop the last record */
+  while (len > 0 && table[len - 1] != '\n')
+    len--;
+  g_assert_true(g_file_set_contents(csv, table, (gssize)len, NULL));
+  g_free(table);
+  r = CAPTION("--format", "csv");
+  g_assert_nonnull(strstr(r.err, "1 captioned, 1 skipped"));
+  run_result_clear(&r);
+  g_assert_cmpint(count_lines(csv), ==, 3);
+
+  /* XMP: ours is replaced with --overwrite; another program's never */
+  char *foreign = g_build_filename(dir, "b.xmp", NULL);
+  g_assert_true(g_file_set_contents(foreign, "<x:xmpmeta>darktable edits</x:xmpmeta>", -1, NULL));
+  r = CAPTION("--format", "xmp");
+  g_assert_nonnull(strstr(r.err, "1 captioned, 1 skipped"));
+  run_result_clear(&r);
+  text = read_text(dir, "a.xmp");
+  g_assert_nonnull(strstr(text, "<dc:description>"));
+  g_assert_nonnull(strstr(text, "xml:lang=\"x-default\""));
+  g_free(text);
+  r = CAPTION("--format", "xmp", "--overwrite");
+  g_assert_nonnull(strstr(r.err, "1 captioned, 1 skipped"));
+  g_assert_nonnull(strstr(r.err, "another program"));
+  run_result_clear(&r);
+  text = read_text(dir, "b.xmp");
+  g_assert_cmpstr(text, ==, "<x:xmpmeta>darktable edits</x:xmpmeta>");
+  g_free(text);
+
+  r = CAPTION("--format", "docx");
+  g_assert_cmpint(r.status, ==, 2);
+  run_result_clear(&r);
+  r = run_hark("caption", "/nonexistent-folder", "-m", llm);
+  g_assert_cmpint(r.status, ==, 1);
+  g_assert_nonnull(strstr(r.err, "not a folder"));
+  run_result_clear(&r);
+#undef CAPTION
+  char *rm = g_strdup_printf("rm -rf '%s'", dir);
+  g_assert_cmpint(system(rm), ==, 0);
+  g_free(rm);
+  g_free(foreign), g_free(csv), g_free(jsonl), g_free(llm), g_free(bad), g_free(notes), g_free(sub), g_free(dir);
 }
 
 static void
@@ -278,6 +503,8 @@ main(int argc, char **argv)
   g_test_add_func("/app/cli/models-convert", test_models_convert);
   g_test_add_func("/app/cli/commands-without-engine", test_commands_without_engine);
   g_test_add_func("/app/cli/chat", test_chat);
+  g_test_add_func("/app/cli/ask", test_ask);
+  g_test_add_func("/app/cli/caption", test_caption);
   g_test_add_func("/app/cli/devices", test_devices);
   g_test_add_func("/app/cli/devices-json", test_devices_json);
   g_test_add_func("/app/cli/no-display", test_no_display);

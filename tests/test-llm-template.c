@@ -92,10 +92,32 @@ test_golden(void)
                  g_hash_table_size(families));
   g_assert_cmpint(seen, ==, n_cases);
   g_assert_cmpint(bad, ==, 0);
-  g_assert_cmpuint(g_hash_table_size(families), ==, LLM_TEMPLATE_COUNT_ - 1);
+  /* every family but llava, which no chat_template names (LLaVA-1.5 files carry none) */
+  g_assert_cmpuint(g_hash_table_size(families), ==, LLM_TEMPLATE_COUNT_ - 2);
   g_hash_table_unref(families);
   g_strfreev(lines);
   g_free(path);
+}
+
+/* LLaVA v1's conversation (sep " ", sep2 "</s>"): system + " ", then per
+ * message "ROLE: MESSAGE" + (" " after the user, "</s>" after the assistant),
+ * and "ASSISTANT:" for the reply to come. */
+static void
+test_llava(void)
+{
+  llm_chat_msg m[4] = {
+    { "system", "Be brief." }, { "user", "\x01<image>\x01\nWhat is this?" },
+    { "assistant", "A cat." }, { "user", "What colour?" },
+  };
+  char *got = llm_template_apply(LLM_TEMPLATE_LLAVA, m, 4, 1);
+  g_assert_cmpstr(got, ==,
+                  "Be brief. USER: \x01<image>\x01\nWhat is this? ASSISTANT: A cat.</s>USER: What colour? ASSISTANT:");
+  free(got);
+  got = llm_template_apply(LLM_TEMPLATE_LLAVA, m + 1, 1, 0);
+  g_assert_cmpstr(got, ==, "USER: \x01<image>\x01\nWhat is this? ");
+  free(got);
+  g_assert_cmpint(llm_template_from_name("LLaVA"), ==, LLM_TEMPLATE_LLAVA);
+  g_assert_null(llm_template_bos_text(LLM_TEMPLATE_LLAVA));
 }
 
 static void
@@ -155,6 +177,7 @@ main(int argc, char **argv)
   g_test_init(&argc, &argv, NULL);
   g_test_add_func("/llm/template/golden", test_golden);
   g_test_add_func("/llm/template/names", test_names);
+  g_test_add_func("/llm/template/llava", test_llava);
   g_test_add_func("/llm/template/mistral-system", test_mistral_system);
   return g_test_run();
 }
