@@ -1,6 +1,7 @@
 /* cli-models.c: `hark models list|install|remove|path`, the CLI face of the
  * model catalog and installer in app-models.c. */
 #include "app-cli.h"
+#include "vis-clip.h"
 #include "app-models.h"
 #include "aud-whisper.h"
 #include "kern-type.h"
@@ -193,7 +194,8 @@ cmd_install(const app_cli_command *cmd, const app_model_info *model)
   return rc;
 }
 
-/* hark models convert IN OUT: any Whisper model to whisper.cpp ggml (.bin) or GGUF (.gguf). */
+/* hark models convert IN OUT: any Whisper model to whisper.cpp ggml (.bin) or GGUF (.gguf); a
+ * Hugging Face LLaVA directory's vision tower + projector to an mmproj GGUF. */
 static int
 cmd_convert(const app_cli_command *cmd, const char *in, const char *out, const char *type_name)
 {
@@ -218,7 +220,30 @@ cmd_convert(const app_cli_command *cmd, const char *in, const char *out, const c
   if (w)
     tok = aud_tokenizer_from_weights(aud_whisper_get_weights(w), &err);
   if (!w || !tok) {
-    app_cli_error(cmd, "%s (only Whisper models convert; language models are GGUF already)", err ? err : path);
+    /* Not Whisper: a vision tower + projector (a Hugging Face LLaVA directory) to an mmproj GGUF. */
+    char *verr = NULL;
+    vis_clip_params cp = vis_clip_default_params();
+    cp.device = "cpu";
+    vis_clip *c = w ? NULL : vis_clip_open(path, &cp, &verr);
+    if (c) {
+      double t0 = app_cli_now();
+      char *xerr = NULL;
+      if (vis_clip_export(c, out, type, &xerr) != 0) {
+        app_cli_error(cmd, "%s", xerr ? xerr : out);
+      } else {
+        GStatBuf st;
+        g_stat(out, &st);
+        printf("Wrote %s (mmproj GGUF, matrices %s, %.1f MB) in %.1f s\n", out, kern_type_get_traits(type)->name,
+               (double)st.st_size / 1e6, app_cli_now() - t0);
+        rc = APP_EXIT_OK;
+      }
+      free(xerr);
+      vis_clip_free(c);
+    } else {
+      app_cli_error(cmd, "%s (only Whisper models and vision towers convert; language models are GGUF already)",
+                    err ? err : path);
+    }
+    free(verr);
   } else {
     aud_whisper_file_format fmt = g_str_has_suffix(out, ".gguf") ? AUD_WHISPER_FILE_GGUF : AUD_WHISPER_FILE_GGML;
     double t0 = app_cli_now();

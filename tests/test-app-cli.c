@@ -128,13 +128,14 @@ test_models_convert(void)
   run_result_clear(&r);
   char *gguf = g_test_build_filename(G_TEST_DIST, "data", "gguf-py-small.gguf", NULL);
   char *out = g_build_filename(g_get_tmp_dir(), "hark-test-convert-out.gguf", NULL);
+  g_unlink(out); /* left by an earlier run that failed */
   r = run_hark("models", "convert", gguf, out, "--type", "q9_9");
   g_assert_cmpint(r.status, ==, 2);
   g_assert_nonnull(strstr(r.err, "unknown type 'q9_9'"));
   run_result_clear(&r);
   r = run_hark("models", "convert", gguf, out);
   g_assert_cmpint(r.status, ==, 1);
-  g_assert_nonnull(strstr(r.err, "only Whisper models convert"));
+  g_assert_nonnull(strstr(r.err, "only Whisper models and vision towers convert"));
   g_assert_false(g_file_test(out, G_FILE_TEST_EXISTS));
   run_result_clear(&r);
   char *ct2 = g_test_build_filename(G_TEST_DIST, "data", "whisper", "tiny80", "ct2", NULL);
@@ -142,6 +143,15 @@ test_models_convert(void)
   g_assert_cmpint(r.status, ==, 1); /* a tiny test model without a Whisper vocabulary */
   g_assert_nonnull(strstr(r.err, "<|endoftext|>"));
   run_result_clear(&r);
+  /* A Hugging Face LLaVA directory: its tower and projector become an mmproj GGUF. */
+  char *hf = g_test_build_filename(G_TEST_DIST, "data", "vision", "llava-hf", NULL);
+  r = run_hark("models", "convert", hf, out);
+  g_assert_cmpint(r.status, ==, 0);
+  g_assert_nonnull(strstr(r.out, "mmproj GGUF, matrices f16"));
+  run_result_clear(&r);
+  g_assert_true(g_file_test(out, G_FILE_TEST_IS_REGULAR));
+  g_unlink(out);
+  g_free(hf);
   g_free(gguf), g_free(out), g_free(ct2);
 }
 

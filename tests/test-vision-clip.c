@@ -412,6 +412,62 @@ test_malformed(void)
   g_free(src);
 }
 
+/* The HF directory converted to llama.cpp's layout equals, tensor for tensor
+ * and byte for byte, the mmproj file gguf-py wrote in that layout; and a Q8_0
+ * conversion still gives the same features within quantization error. */
+static void
+test_export(void)
+{
+  golden *g = load_golden();
+  vis_clip *c = open_clip("llava-hf", "cpu");
+  char *dir = g_dir_make_tmp("hark-clip-XXXXXX", NULL), *out = g_build_filename(dir, "mmproj.gguf", NULL), *err = NULL;
+  g_assert_cmpint(vis_clip_export(c, out, KERN_TYPE_F16, &err), ==, 0);
+  char *ref_path = data_path("mmproj-f16.gguf");
+  kern_weights *a = kern_weights_open(out, &err), *b = kern_weights_open(ref_path, &err);
+  g_assert_nonnull(a);
+  g_assert_nonnull(b);
+  g_assert_cmpint(kern_weights_n_tensors(a), ==, kern_weights_n_tensors(b));
+  for (int64_t i = 0; i < kern_weights_n_tensors(b); i++) {
+    const kern_tensor_info *tb = kern_weights_tensor_at(b, i), *ta = kern_weights_find(a, tb->name);
+    if (!ta)
+      g_error("%s missing from the conversion", tb->name);
+    g_assert_cmpint(ta->type, ==, tb->type);
+    g_assert_cmpint(ta->n_dims, ==, tb->n_dims);
+    g_assert_cmpmem(ta->ne, sizeof ta->ne, tb->ne, sizeof tb->ne);
+    if (ta->nbytes != tb->nbytes || memcmp(ta->data, tb->data, tb->nbytes) != 0)
+      g_error("%s: data differs", tb->name);
+  }
+  const char *keys[] = { "clip.vision.block_count", "clip.vision.image_size", "clip.vision.patch_size",
+                         "clip.vision.embedding_length", "clip.vision.feed_forward_length",
+                         "clip.vision.attention.head_count" };
+  for (size_t i = 0; i < G_N_ELEMENTS(keys); i++)
+    g_assert_cmpint(kern_weights_get_int(a, keys[i], -1), ==, kern_weights_get_int(b, keys[i], -2));
+  g_assert_cmpstr(kern_weights_get_string(a, "clip.projector_type", ""), ==, "mlp");
+  kern_weights_close(a);
+  kern_weights_close(b);
+
+  g_assert_cmpint(vis_clip_export(c, out, KERN_TYPE_Q8_0, &err), ==, 0);
+  vis_clip_params p = vis_clip_default_params();
+  p.device = "cpu";
+  vis_clip *q = vis_clip_open(out, &p, &err);
+  g_assert_nonnull(q);
+  size_t ne = (size_t)g->n_patches * g->d_text;
+  float *embd = g_new(float, ne);
+  g_assert_cmpint(vis_clip_encode(q, g->pixels, NULL, embd), ==, 0);
+  double rd = rel_diff(embd, g->v[0].embd, ne);
+  g_test_message("Q8_0 mmproj: embeddings %.2e from the F32 reference", rd);
+  g_assert_cmpfloat(rd, <=, 0.05);
+  g_assert_cmpint(vis_clip_export(c, out, KERN_TYPE_I32, &err), ==, KERN_E_UNSUPPORTED);
+  free(err);
+  g_free(embd);
+  vis_clip_free(q);
+  g_unlink(out);
+  g_rmdir(dir);
+  g_free(out), g_free(dir), g_free(ref_path);
+  vis_clip_free(c);
+  free_golden(g);
+}
+
 static int
 abort_now(void *user_data)
 {
@@ -456,5 +512,6 @@ main(int argc, char **argv)
   g_test_add_func("/vision/clip/wrong-width", test_wrong_width);
   g_test_add_func("/vision/clip/malformed", test_malformed);
   g_test_add_func("/vision/clip/abort", test_abort);
+  g_test_add_func("/vision/clip/export", test_export);
   return g_test_run();
 }

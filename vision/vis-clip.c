@@ -943,3 +943,136 @@ vis_clip_embed_image(vis_clip *c, const vis_image *img, float *embd)
   free(pixels);
   return rc;
 }
+
+/* ---- export --------------------------------------------------------------------- */
+
+typedef enum { EX_VEC, EX_MAT } ex_kind;
+
+typedef struct {
+  const char *gg, *hf;
+  hf_part part;
+  ex_kind kind;
+  int per_layer;
+  int projector; /* 0 tower, 1 projector (both), 2 MLP only */
+} ex_entry;
+
+static const ex_entry ex_table[] = {
+  { "v.class_embd", "embeddings.class_embedding", IN_TOWER, EX_VEC, 0, 0 },
+  { "v.patch_embd.weight", "embeddings.patch_embedding.weight", IN_TOWER, EX_MAT, 0, 0 },
+  { "v.patch_embd.bias", "embeddings.patch_embedding.bias", IN_TOWER, EX_VEC, 0, 0 },
+  { "v.position_embd.weight", "embeddings.position_embedding.weight", IN_TOWER, EX_VEC, 0, 0 },
+  { "v.pre_ln.weight", "pre_layrnorm.weight", IN_TOWER, EX_VEC, 0, 0 },
+  { "v.pre_ln.bias", "pre_layrnorm.bias", IN_TOWER, EX_VEC, 0, 0 },
+  { "v.blk.%d.attn_q.weight", "encoder.layers.%d.self_attn.q_proj.weight", IN_TOWER, EX_MAT, 1, 0 },
+  { "v.blk.%d.attn_q.bias", "encoder.layers.%d.self_attn.q_proj.bias", IN_TOWER, EX_VEC, 1, 0 },
+  { "v.blk.%d.attn_k.weight", "encoder.layers.%d.self_attn.k_proj.weight", IN_TOWER, EX_MAT, 1, 0 },
+  { "v.blk.%d.attn_k.bias", "encoder.layers.%d.self_attn.k_proj.bias", IN_TOWER, EX_VEC, 1, 0 },
+  { "v.blk.%d.attn_v.weight", "encoder.layers.%d.self_attn.v_proj.weight", IN_TOWER, EX_MAT, 1, 0 },
+  { "v.blk.%d.attn_v.bias", "encoder.layers.%d.self_attn.v_proj.bias", IN_TOWER, EX_VEC, 1, 0 },
+  { "v.blk.%d.attn_out.weight", "encoder.layers.%d.self_attn.out_proj.weight", IN_TOWER, EX_MAT, 1, 0 },
+  { "v.blk.%d.attn_out.bias", "encoder.layers.%d.self_attn.out_proj.bias", IN_TOWER, EX_VEC, 1, 0 },
+  { "v.blk.%d.ffn_up.weight", "encoder.layers.%d.mlp.fc1.weight", IN_TOWER, EX_MAT, 1, 0 },
+  { "v.blk.%d.ffn_up.bias", "encoder.layers.%d.mlp.fc1.bias", IN_TOWER, EX_VEC, 1, 0 },
+  { "v.blk.%d.ffn_down.weight", "encoder.layers.%d.mlp.fc2.weight", IN_TOWER, EX_MAT, 1, 0 },
+  { "v.blk.%d.ffn_down.bias", "encoder.layers.%d.mlp.fc2.bias", IN_TOWER, EX_VEC, 1, 0 },
+  { "v.blk.%d.ln1.weight", "encoder.layers.%d.layer_norm1.weight", IN_TOWER, EX_VEC, 1, 0 },
+  { "v.blk.%d.ln1.bias", "encoder.layers.%d.layer_norm1.bias", IN_TOWER, EX_VEC, 1, 0 },
+  { "v.blk.%d.ln2.weight", "encoder.layers.%d.layer_norm2.weight", IN_TOWER, EX_VEC, 1, 0 },
+  { "v.blk.%d.ln2.bias", "encoder.layers.%d.layer_norm2.bias", IN_TOWER, EX_VEC, 1, 0 },
+  { "mm.0.weight", "linear_1.weight", IN_PROJ, EX_MAT, 0, 1 },
+  { "mm.0.bias", "linear_1.bias", IN_PROJ, EX_VEC, 0, 1 },
+  { "mm.2.weight", "linear_2.weight", IN_PROJ, EX_MAT, 0, 2 },
+  { "mm.2.bias", "linear_2.bias", IN_PROJ, EX_VEC, 0, 2 },
+};
+
+/* One tensor as stored (any type) -> `type` row by row (F16 where the rows do
+ * not divide into type's blocks), added to g under `name`. */
+static int
+export_tensor(vis_clip *c, kern_gguf_writer *g, const char *name, const kern_tensor_info *t, int type)
+{
+  int64_t n = kern_tensor_nelements(t), row = t->ne[0];
+  const kern_type_traits *tr = kern_type_get_traits(type);
+  if (row % tr->block_size != 0)
+    type = KERN_TYPE_F16;
+  float *f = malloc((size_t)n * sizeof *f);
+  size_t bytes = kern_type_row_size(type, row) * (size_t)(n / row);
+  void *out = malloc(bytes ? bytes : 1);
+  int rc = f && out ? 0 : fail(c, KERN_E_NOMEM, "out of memory");
+  if (!rc && kern_dequantize_row(t->type, t->data, f, n) != 0)
+    rc = fail(c, KERN_E_FORMAT, "tensor '%s' has a type that cannot be read as numbers", t->name);
+  for (int64_t r = 0; !rc && r < n / row; r++)
+    if (kern_quantize_row(type, f + r * row, (char *)out + (size_t)r * kern_type_row_size(type, row), row) != 0)
+      rc = fail(c, KERN_E_UNSUPPORTED, "cannot write %s as %s", t->name, tr->name);
+  if (!rc && kern_gguf_add_tensor(g, name, type, t->n_dims, t->ne, out) != 0)
+    rc = fail(c, KERN_E_INVAL, "cannot add tensor %s", name);
+  free(f);
+  free(out);
+  return rc;
+}
+
+int
+vis_clip_export(vis_clip *c, const char *path, int type, char **err)
+{
+  vis_clip_hparams *hp = &c->hp;
+  int rc = 0;
+  if (err)
+    *err = NULL;
+  c->errmsg[0] = 0;
+  if (hp->projector == VIS_PROJ_NONE)
+    rc = fail(c, KERN_E_UNSUPPORTED, "a CLIP model without a projector has no mmproj form");
+  else if (hp->keep_class)
+    rc = fail(c, KERN_E_UNSUPPORTED, "llama.cpp's mmproj layout drops the class token; this model keeps it");
+  else if (type != KERN_TYPE_F32 && type != KERN_TYPE_F16 &&
+           !(kern_type_get_traits(type) && kern_type_get_traits(type)->is_quantized && kern_type_can_quantize(type)))
+    rc = fail(c, KERN_E_UNSUPPORTED, "matrices cannot be written as %s (f32, f16 or a quantized type)",
+              kern_type_get_traits(type) ? kern_type_get_traits(type)->name : "?");
+  kern_gguf_writer *g = rc ? NULL : kern_gguf_writer_new();
+  if (!rc && !g)
+    rc = fail(c, KERN_E_NOMEM, "out of memory");
+  if (!rc) {
+    /* llama.cpp's LLaVA layout: the layers run, no feature-layer key, no post norm. */
+    vis_preprocess_params *pp = &hp->preprocess;
+    int ok = kern_gguf_set_string(g, "general.architecture", "clip") == 0 &&
+             kern_gguf_set_u32(g, "general.file_type", type == KERN_TYPE_F32 ? 0 : 1) == 0 &&
+             kern_gguf_set_bool(g, "clip.has_text_encoder", 0) == 0 &&
+             kern_gguf_set_bool(g, "clip.has_vision_encoder", 1) == 0 &&
+             kern_gguf_set_bool(g, "clip.has_llava_projector", 1) == 0 &&
+             kern_gguf_set_string(g, "clip.projector_type", hp->projector == VIS_PROJ_MLP ? "mlp" : "linear") == 0 &&
+             kern_gguf_set_u32(g, "clip.vision.image_size", (uint32_t)hp->image_size) == 0 &&
+             kern_gguf_set_u32(g, "clip.vision.patch_size", (uint32_t)hp->patch_size) == 0 &&
+             kern_gguf_set_u32(g, "clip.vision.embedding_length", (uint32_t)hp->n_embd) == 0 &&
+             kern_gguf_set_u32(g, "clip.vision.feed_forward_length", (uint32_t)hp->n_ff) == 0 &&
+             kern_gguf_set_u32(g, "clip.vision.projection_dim", (uint32_t)hp->n_out) == 0 &&
+             kern_gguf_set_u32(g, "clip.vision.attention.head_count", (uint32_t)hp->n_head) == 0 &&
+             kern_gguf_set_f32(g, "clip.vision.attention.layer_norm_epsilon", hp->eps) == 0 &&
+             kern_gguf_set_u32(g, "clip.vision.block_count", (uint32_t)hp->n_layer) == 0 &&
+             kern_gguf_set_array(g, "clip.vision.image_mean", KERN_META_F32, pp->mean, 3) == 0 &&
+             kern_gguf_set_array(g, "clip.vision.image_std", KERN_META_F32, pp->std, 3) == 0 &&
+             kern_gguf_set_bool(g, "clip.use_gelu", hp->use_gelu) == 0;
+    if (!ok)
+      rc = fail(c, KERN_E_NOMEM, "out of memory");
+  }
+  for (size_t e = 0; !rc && e < sizeof ex_table / sizeof ex_table[0]; e++) {
+    const ex_entry *x = &ex_table[e];
+    if (x->projector == 2 && hp->projector != VIS_PROJ_MLP)
+      continue;
+    for (int li = 0; !rc && li < (x->per_layer ? hp->n_layer : 1); li++) {
+      char src[224], dst[160];
+      const kern_tensor_info *t = lookup(c, x->gg, x->hf, x->part, li, src, sizeof src);
+      if (!t)
+        continue; /* optional (biases, pre-norm); required ones were checked at open */
+      with_layer(dst, sizeof dst, x->gg, li);
+      rc = export_tensor(c, g, dst, t, x->kind == EX_MAT ? type : KERN_TYPE_F32);
+    }
+  }
+  if (!rc) {
+    char *werr = NULL;
+    if (kern_gguf_write(g, path, &werr) != 0)
+      rc = fail(c, KERN_E_IO, "%s", werr ? werr : path);
+    free(werr);
+  }
+  kern_gguf_writer_free(g);
+  if (rc && err)
+    *err = strdup(c->errmsg);
+  return rc;
+}

@@ -82,3 +82,12 @@ int vis_clip_encode(vis_clip *c, const float *pixels, float *features, float *em
 
 /* Preprocesses img as the model's files say, then encodes: embd [n_tokens][n_out]. */
 int vis_clip_embed_image(vis_clip *c, const vis_image *img, float *embd);
+
+/* Writes the model in llama.cpp's LLaVA mmproj layout (so llama.cpp and Hark
+ * read it): the layers run and the projector, matrices and the patch
+ * embedding as `type` (a kern_type: F32, F16 or a quantized type; rows that do
+ * not divide into its blocks stay F16), vectors and embeddings F32; image
+ * size, mean and std kept. llama.cpp pads images to a square for such files,
+ * so a converted crop-mode model is then read with padding. Returns 0 or a
+ * negative kern_status with *err (malloc'd). */
+int vis_clip_export(vis_clip *c, const char *path, int type, char **err);
