@@ -18,6 +18,10 @@
  *   act is quick_gelu (OpenAI CLIP) or GELU (erf) as the file says.
  * Features are the output of the configured layer (LLaVA: the penultimate),
  * without the class token for LLaVA's "default" strategy; then the projector.
+ * An mmproj without clip.vision.feature_layer runs every layer it stores, which
+ * is transformers' hidden_states[-2] for the LLaVA files llama.cpp's converter
+ * writes (they store 23 of ViT-L's 24 layers). llama.cpp's own graph runs one
+ * layer fewer of those, so its embeddings differ from transformers' and Hark's.
  *
  * Threads: one context serves one thread at a time; different contexts may
  * run at once. should_abort runs on the calling thread between layers.
