@@ -132,6 +132,7 @@ static const bench_case cases[] = {
   { "matvec f16 4096x4096", B_MATMUL, KERN_TYPE_F16, 4096, 4096, 1, 0, 1, 0 },
   { "matmul q4_K 4096x4096 x 64", B_MATMUL, KERN_TYPE_Q4_K, 4096, 4096, 64, 0, 0, 0 },
   { "matmul f16 512x2048 x 1500 (whisper-base mlp)", B_MATMUL, KERN_TYPE_F16, 512, 2048, 1500, 0, 0, 0 },
+  { "matmul q8_0 512x2048 x 1500 (whisper-base mlp)", B_MATMUL, KERN_TYPE_Q8_0, 512, 2048, 1500, 0, 0, 0 },
   { "matmul f32 512x512 x 1500", B_MATMUL, KERN_TYPE_F32, 512, 512, 1500, 0, 0, 0 },
   { "matmul f16 4096x4096 x 4096", B_MATMUL, KERN_TYPE_F16, 4096, 4096, 4096, 0, 0, 1 },
   { "matmul f16 8192x8192 x 8192", B_MATMUL, KERN_TYPE_F16, 8192, 8192, 8192, 0, 0, 1 },

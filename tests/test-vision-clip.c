@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "kern-backend.h"
+#include "kern-type.h"
 #include "kern-weights.h"
 #include "llm-model.h"
 #include "llm-session.h"
@@ -468,6 +469,67 @@ test_export(void)
   free_golden(g);
 }
 
+/* MiniGPT-4 style: one linear layer (mm.0 without mm.2): the embeddings are
+ * the golden features times mm.0 plus its bias, computed here from the file. */
+static void
+test_linear_projector(void)
+{
+  golden *g = load_golden();
+  char *src = data_path("mmproj-f16.gguf"), *err = NULL;
+  kern_weights *w = kern_weights_open(src, &err);
+  g_assert_nonnull(w);
+  kern_gguf_writer *gw = kern_gguf_writer_new();
+  for (int64_t i = 0; i < kern_weights_n_meta(w); i++) {
+    const char *key;
+    const kern_meta *m = kern_weights_meta_at(w, i, &key);
+    if (strcmp(key, "clip.projector_type") == 0)
+      g_assert_cmpint(kern_gguf_set_string(gw, key, "linear"), ==, 0);
+    else
+      g_assert_cmpint(kern_gguf_set_meta(gw, key, m), ==, 0);
+  }
+  for (int64_t i = 0; i < kern_weights_n_tensors(w); i++) {
+    const kern_tensor_info *t = kern_weights_tensor_at(w, i);
+    if (!g_str_has_prefix(t->name, "mm.2."))
+      g_assert_cmpint(kern_gguf_add_tensor(gw, t->name, t->type, t->n_dims, t->ne, t->data), ==, 0);
+  }
+  char *dir = g_dir_make_tmp("hark-clip-XXXXXX", NULL), *out = g_build_filename(dir, "linear.gguf", NULL);
+  g_assert_cmpint(kern_gguf_write(gw, out, &err), ==, 0);
+  kern_gguf_writer_free(gw);
+
+  vis_clip_params p = vis_clip_default_params();
+  p.device = "cpu";
+  vis_clip *c = vis_clip_open(out, &p, &err);
+  g_assert_nonnull(c);
+  const vis_clip_hparams *hp = vis_clip_get_hparams(c);
+  g_assert_cmpint(hp->projector, ==, VIS_PROJ_LINEAR);
+  const kern_tensor_info *w0 = kern_weights_find(w, "mm.0.weight"), *b0 = kern_weights_find(w, "mm.0.bias");
+  int D = (int)g->d_vision, E = (int)w0->ne[1], T = (int)g->n_patches;
+  g_assert_cmpint(hp->n_out, ==, E);
+  float *W = g_new(float, (size_t)D * E), *B = g_new(float, E), *want = g_new(float, (size_t)T * E);
+  g_assert_cmpint(kern_dequantize_row(w0->type, w0->data, W, (int64_t)D * E), ==, 0);
+  g_assert_cmpint(kern_dequantize_row(b0->type, b0->data, B, E), ==, 0);
+  const float *F = g->v[1].features;
+  for (int t = 0; t < T; t++)
+    for (int e = 0; e < E; e++) {
+      double acc = B[e];
+      for (int d = 0; d < D; d++)
+        acc += (double)W[(size_t)e * D + d] * F[(size_t)t * D + d];
+      want[(size_t)t * E + e] = (float)acc;
+    }
+  float *embd = g_new(float, (size_t)T * E);
+  g_assert_cmpint(vis_clip_encode(c, g->pixels, NULL, embd), ==, 0);
+  double rd = rel_diff(embd, want, (size_t)T * E);
+  g_test_message("linear projector: %.2e", rd);
+  g_assert_cmpfloat(rd, <=, 1e-3);
+  g_free(W), g_free(B), g_free(want), g_free(embd);
+  vis_clip_free(c);
+  kern_weights_close(w);
+  g_unlink(out);
+  g_rmdir(dir);
+  g_free(out), g_free(dir), g_free(src);
+  free_golden(g);
+}
+
 static int
 abort_now(void *user_data)
 {
@@ -513,5 +575,6 @@ main(int argc, char **argv)
   g_test_add_func("/vision/clip/malformed", test_malformed);
   g_test_add_func("/vision/clip/abort", test_abort);
   g_test_add_func("/vision/clip/export", test_export);
+  g_test_add_func("/vision/clip/linear-projector", test_linear_projector);
   return g_test_run();
 }
