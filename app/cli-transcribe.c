@@ -87,7 +87,7 @@ app_cli_transcribe(int argc, char **argv)
 {
   const app_cli_command *cmd = app_cli_find("transcribe");
   char *model = NULL, *language = NULL, *task = NULL, *format = NULL, *out_dir = NULL, *device = NULL;
-  char *prompt = NULL;
+  char *prompt = NULL, *precision = NULL;
   int beam = 5, threads = 0;
   gboolean words = FALSE, quiet = FALSE;
   const GOptionEntry entries[] = {
@@ -101,6 +101,8 @@ app_cli_transcribe(int argc, char **argv)
     { "word-timestamps", 0, 0, G_OPTION_ARG_NONE, &words, "Timestamps for each word (JSON)", NULL },
     { "device", 0, 0, G_OPTION_ARG_STRING, &device, "auto (default), cpu or cuda", "DEV" },
     { "threads", 0, 0, G_OPTION_ARG_INT, &threads, "CPU threads (default: physical cores)", "N" },
+    { "precision", 0, 0, G_OPTION_ARG_STRING, &precision,
+      "float (default: the weights as stored) or int8 (8-bit weights: faster on the CPU)", "P" },
     { "quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, "No progress line", NULL },
     { NULL },
   };
@@ -138,6 +140,10 @@ app_cli_transcribe(int argc, char **argv)
     app_cli_error(cmd, "--beam must be between 1 and 16");
     goto out;
   }
+  if (precision && strcmp(precision, "float") && strcmp(precision, "int8")) {
+    app_cli_error(cmd, "unknown precision '%s' (float, int8)", precision);
+    goto out;
+  }
   const char *dev = app_cli_device(cmd, device);
   if (!dev)
     goto out;
@@ -158,6 +164,7 @@ app_cli_transcribe(int argc, char **argv)
   wp.backend = dev;
   wp.n_threads = threads;
   wp.n_seq = 2 * (beam > 5 ? beam : 5); /* beams double-buffered; sampling uses best_of = 5 */
+  wp.q8_weights = precision && strcmp(precision, "int8") == 0;
   char *err = NULL;
   w = aud_whisper_open(model_path, &wp, &err);
   if (!w) {
@@ -223,6 +230,6 @@ out:
   aud_tokenizer_free(tok);
   aud_whisper_free(w);
   g_free(model_path);
-  g_free(model), g_free(language), g_free(task), g_free(format), g_free(out_dir), g_free(device), g_free(prompt);
+  g_free(model), g_free(language), g_free(task), g_free(format), g_free(out_dir), g_free(device), g_free(prompt), g_free(precision);
   return exit_code;
 }

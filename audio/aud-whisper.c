@@ -46,6 +46,7 @@ struct aud_whisper {
   kern_backend_t be;
   char errmsg[1024];
   int n_seq;
+  int q8_weights;     /* requantize matrices to Q8_0 at load */
   float *mel_filters; /* (n_mels, 201) from the file, or NULL */
 
   /* parameters */
@@ -99,7 +100,7 @@ fail_be(aud_whisper *w, const char *what)
 aud_whisper_params
 aud_whisper_default_params(void)
 {
-  return (aud_whisper_params){ .backend = "auto", .n_threads = 0, .n_seq = 1 };
+  return (aud_whisper_params){ .backend = "auto", .n_threads = 0, .n_seq = 1, .q8_weights = 0 };
 }
 
 /* ---- loading ------------------------------------------------------------- */
@@ -551,6 +552,56 @@ scratch(aud_whisper *w, int type, int64_t n0, int64_t n1, int64_t n2)
   return keep(w, kern_tensor_new(w->be, type, n_dims, ne));
 }
 
+/* A float matrix (or a view of one) as a new Q8_0 tensor: values read back,
+ * quantized row by row. Others (already quantized, rows not a multiple of 32)
+ * stay as they are. */
+static int
+requant_q8(aud_whisper *w, kern_tensor *t, const char *what)
+{
+  if (!t->data || (t->type != KERN_TYPE_F32 && t->type != KERN_TYPE_F16 && t->type != KERN_TYPE_BF16) ||
+      t->ne[0] % 32 != 0)
+    return 0;
+  int64_t n = kern_tensor_nel(t), K = t->ne[0], rows = n / K;
+  size_t in_bytes = t->nbytes, out_row = kern_type_row_size(KERN_TYPE_Q8_0, K);
+  void *raw = malloc(in_bytes);
+  float *f = malloc((size_t)K * sizeof *f);
+  uint8_t *q = malloc(out_row * (size_t)rows);
+  int rc = raw && f && q ? 0 : fail(w, KERN_E_NOMEM, "out of memory");
+  if (!rc && kern_tensor_get(t, raw, 0, in_bytes) != 0)
+    rc = fail_be(w, what);
+  size_t in_row = kern_type_row_size(t->type, K);
+  for (int64_t r = 0; !rc && r < rows; r++) {
+    kern_dequantize_row(t->type, (const char *)raw + (size_t)r * in_row, f, K);
+    kern_quantize_row(KERN_TYPE_Q8_0, f, q + (size_t)r * out_row, K);
+  }
+  kern_tensor *nt = NULL;
+  if (!rc) {
+    nt = keep(w, kern_tensor_new(w->be, KERN_TYPE_Q8_0, t->n_dims, t->ne));
+    if (!nt || kern_tensor_set(nt, q, 0, nt->nbytes) != 0)
+      rc = fail_be(w, what);
+  }
+  if (!rc)
+    *t = *nt;
+  free(raw), free(f), free(q);
+  return rc;
+}
+
+static int
+requant_model(aud_whisper *w)
+{
+  int rc = requant_q8(w, &w->tok_emb, "token embedding");
+  layer *sets[2] = { w->enc, w->dec };
+  int counts[2] = { w->hp.n_audio_layer, w->hp.n_text_layer };
+  for (int s = 0; s < 2 && !rc; s++)
+    for (int i = 0; i < counts[s] && !rc; i++) {
+      layer *L = &sets[s][i];
+      linear *lin[] = { &L->q, &L->k, &L->v, &L->o, &L->cq, &L->ck, &L->cv, &L->co, &L->fc1, &L->fc2 };
+      for (size_t j = 0; j < sizeof lin / sizeof lin[0] && !rc; j++)
+        rc = requant_q8(w, &lin[j]->w, "linear layer");
+    }
+  return rc;
+}
+
 static int
 load_all(aud_whisper *w)
 {
@@ -627,6 +678,8 @@ load_all(aud_whisper *w)
     rc = check_layer(w, &w->enc[i], i, 0, d);
   for (int i = 0; i < hp->n_text_layer && !rc; i++)
     rc = check_layer(w, &w->dec[i], i, 1, d);
+  if (!rc && w->q8_weights)
+    rc = requant_model(w);
   if (rc)
     return rc;
 
@@ -701,6 +754,7 @@ aud_whisper_open_weights(const kern_weights *kw, const aud_whisper_params *p, ch
   }
   w->weights = kw;
   w->n_seq = p->n_seq > 0 ? p->n_seq : 1;
+  w->q8_weights = p->q8_weights;
   char *berr = NULL;
   w->be = make_backend(p, &berr);
   int rc = w->be ? load_all(w) : fail(w, KERN_E_UNSUPPORTED, "%s", berr ? berr : "no backend");

@@ -9,7 +9,7 @@ Prints normalized WER (lowercase, punctuation stripped, digits spelled out as
 the transcripts write numbers) and wall time for greedy and beam 5, and the
 time ratio Hark / faster-whisper (< 1.0: Hark is faster).
 
-  bench/whisper-asterisk.py --hark build/hark --model DIR [--threads N] [--limit N]
+  bench/whisper-asterisk.py --hark build/hark --model DIR [--threads N] [--limit N] [--hark-precision int8]
 
 Needs: faster-whisper, jiwer (pip), the two asterisk packages (apt).
 """
@@ -71,7 +71,7 @@ def corpus(limit):
     return items[:limit] if limit else items
 
 
-def run_hark(hark, model, files, beam, threads, out_dir):
+def run_hark(hark, model, files, beam, threads, out_dir, precision):
     # Prompts in different folders share names (digits/7, silence/7): give each
     # input a unique name so the outputs written beside -o do not collide.
     links = []
@@ -81,7 +81,7 @@ def run_hark(hark, model, files, beam, threads, out_dir):
         links.append(link)
     t0 = time.time()
     r = subprocess.run([hark, "transcribe", "-m", model, "-l", "en", "--beam", str(beam), "--threads", str(threads),
-                        "--device", "cpu", "-f", "json", "-o", out_dir, "-q"] + links,
+                        "--device", "cpu", "--precision", precision, "-f", "json", "-o", out_dir, "-q"] + links,
                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     wall = time.time() - t0
     files = links
@@ -126,7 +126,10 @@ def main():
                     help="faster-whisper precisions: int8 is its fastest on CPU, float32 holds the same values "
                          "as Hark's F16 weights with F32 arithmetic")
     ap.add_argument("--beams", default="1,5")
+    ap.add_argument("--hark-precision", default="float",
+                    help="float: the weights as stored (F16), F32 math; int8: Q8_0 weights and 8-bit activations")
     args = ap.parse_args()
+    label = "hark (f16 weights, f32 math)" if args.hark_precision == "float" else "hark (q8_0 weights, int8 math)"
     items = corpus(args.limit)
     files = [p for p, _ in items]
     refs = [t for _, t in items]
@@ -136,9 +139,9 @@ def main():
     rows = []
     for beam in [int(b) for b in args.beams.split(",")]:
         with tempfile.TemporaryDirectory() as d:
-            h_hyps, h_wall = run_hark(args.hark, args.model, files, beam, args.threads, d)
+            h_hyps, h_wall = run_hark(args.hark, args.model, files, beam, args.threads, d, args.hark_precision)
         hw = wer(refs, h_hyps)
-        print(f"{'hark (f16 weights, f32 math)':<34} {beam:>4} {hw:>7.2f} {h_wall:>8.1f} {audio_s / h_wall:>6.1f}")
+        print(f"{label:<34} {beam:>4} {hw:>7.2f} {h_wall:>8.1f} {audio_s / h_wall:>6.1f}")
         sys.stdout.flush()
         for ct in args.fw_compute_types.split(","):
             f_hyps, f_wall = run_faster_whisper(args.model, files, beam, args.threads, ct)

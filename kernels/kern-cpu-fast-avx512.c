@@ -325,6 +325,115 @@ q6k_rows(int64_t K, const uint8_t *w, const uint8_t *const *a, const int MR, flo
     out[m] = _mm512_reduce_add_ps(acc[m]);
 }
 
+/* ---- Q8_0 GEMM: packed panels against many activation rows -------------------- */
+
+/* For many activation rows the one-row-at-a-time tiles above spend most of
+ * their work on scales; here a panel of 32 weight rows is packed once so that
+ * one 512-bit register holds 16 rows x 4 consecutive values (vpdpbusd's
+ * layout), each activation group of 4 bytes is broadcast to all 16 rows, and
+ * the per-block scales are applied once per block for 4 x 32 outputs:
+ *   y[m][n] = sum_b dw[n,b] (da[m,b] sum_k (qw + 128) qa  -  128 sd[m,b]).
+ * Panel layout, per block of 32 values: for each of the 8 groups of 4
+ * values, rows 0..15 then rows 16..31, 4 bytes (q + 128) each (1024 bytes);
+ * then the 32 rows' scales as float (rows past nr: zero). */
+#define Q8G_NR 32
+#define Q8G_MR 4
+
+static void
+q8g_pack(const void *w, size_t ws, int nr, int64_t K, uint8_t *panel)
+{
+  const int64_t nb = K / 32;
+  const size_t bstride = (size_t)Q8G_NR * 32 + Q8G_NR * sizeof(float);
+  for (int64_t b = 0; b < nb; b++) {
+    uint8_t *pb = panel + (size_t)b * bstride;
+    float *pd = (float *)(pb + Q8G_NR * 32);
+    for (int n = 0; n < Q8G_NR; n++) {
+      if (n >= nr) {
+        for (int g = 0; g < 8; g++)
+          memset(pb + g * 128 + n * 4, 0x80, 4); /* q = 0 */
+        pd[n] = 0;
+        continue;
+      }
+      const uint8_t *blk = (const uint8_t *)w + (size_t)n * ws + (size_t)b * 34;
+      uint16_t d;
+      memcpy(&d, blk, 2);
+      pd[n] = h2f(d);
+      uint32_t q[8];
+      memcpy(q, blk + 2, 32);
+      for (int g = 0; g < 8; g++) {
+        uint32_t u = q[g] ^ 0x80808080u;
+        memcpy(pb + g * 128 + n * 4, &u, 4);
+      }
+    }
+  }
+}
+
+KERN_INLINE void
+q8g_rows(const int MR, int64_t K, const uint8_t *panel, const uint8_t *const *a, float *const *out, int nr,
+         const float *bias)
+{
+  const int64_t nb = K / 32;
+  const size_t bstride = (size_t)Q8G_NR * 32 + Q8G_NR * sizeof(float);
+  const float *da[Q8G_MR], *sd[Q8G_MR];
+  __m512 acc[Q8G_MR][2];
+  for (int m = 0; m < MR; m++) {
+    da[m] = (const float *)(a[m] + K);
+    sd[m] = da[m] + nb;
+    acc[m][0] = acc[m][1] = _mm512_setzero_ps();
+  }
+  for (int64_t b = 0; b < nb; b++) {
+    const uint8_t *pb = panel + (size_t)b * bstride;
+    __m512i ia[Q8G_MR][2];
+    KERN_UNROLL for (int m = 0; m < MR; m++) ia[m][0] = ia[m][1] = _mm512_setzero_si512();
+    KERN_UNROLL for (int g = 0; g < 8; g++) {
+      __m512i w0 = _mm512_load_si512(pb + g * 128), w1 = _mm512_load_si512(pb + g * 128 + 64);
+      KERN_UNROLL for (int m = 0; m < MR; m++) {
+        int32_t v;
+        memcpy(&v, a[m] + b * 32 + g * 4, 4);
+        __m512i av = _mm512_set1_epi32(v);
+        ia[m][0] = _mm512_dpbusd_epi32(ia[m][0], w0, av);
+        ia[m][1] = _mm512_dpbusd_epi32(ia[m][1], w1, av);
+      }
+    }
+    const __m512 dw0 = _mm512_load_ps((const float *)(pb + Q8G_NR * 32)),
+                 dw1 = _mm512_load_ps((const float *)(pb + Q8G_NR * 32) + 16);
+    KERN_UNROLL for (int m = 0; m < MR; m++) {
+      const __m512 dav = _mm512_set1_ps(da[m][b]), off = _mm512_set1_ps(128.0f * sd[m][b]);
+      acc[m][0] = _mm512_fmadd_ps(_mm512_fmsub_ps(_mm512_cvtepi32_ps(ia[m][0]), dav, off), dw0, acc[m][0]);
+      acc[m][1] = _mm512_fmadd_ps(_mm512_fmsub_ps(_mm512_cvtepi32_ps(ia[m][1]), dav, off), dw1, acc[m][1]);
+    }
+  }
+  const __mmask16 k0 = nr >= 16 ? 0xffff : (__mmask16)((1u << nr) - 1);
+  const __mmask16 k1 = nr >= 32 ? 0xffff : nr <= 16 ? 0 : (__mmask16)((1u << (nr - 16)) - 1);
+  const __m512 b0 = bias ? _mm512_maskz_loadu_ps(k0, bias) : _mm512_setzero_ps();
+  const __m512 b1 = bias && k1 ? _mm512_maskz_loadu_ps(k1, bias + 16) : _mm512_setzero_ps();
+  for (int m = 0; m < MR; m++) {
+    _mm512_mask_storeu_ps(out[m], k0, _mm512_add_ps(acc[m][0], b0));
+    if (k1)
+      _mm512_mask_storeu_ps(out[m] + 16, k1, _mm512_add_ps(acc[m][1], b1));
+  }
+}
+
+static void
+q8g(int64_t K, const uint8_t *panel, const void *x, size_t xs, int mr, float *y, size_t ys, int nr, const float *bias)
+{
+  for (int m0 = 0; m0 < mr; m0 += Q8G_MR) {
+    int n_m = mr - m0 < Q8G_MR ? mr - m0 : Q8G_MR;
+    const uint8_t *a[Q8G_MR];
+    float *out[Q8G_MR];
+    for (int m = 0; m < n_m; m++) {
+      a[m] = (const uint8_t *)x + (size_t)(m0 + m) * xs;
+      out[m] = y + (size_t)(m0 + m) * ys;
+    }
+    switch (n_m) {
+    case 1: q8g_rows(1, K, panel, a, out, nr, bias); break;
+    case 2: q8g_rows(2, K, panel, a, out, nr, bias); break;
+    case 3: q8g_rows(3, K, panel, a, out, nr, bias); break;
+    default: q8g_rows(4, K, panel, a, out, nr, bias); break;
+    }
+  }
+}
+
 /* ---- tiles ---------------------------------------------------------------- */
 
 enum { T_Q4_0, T_Q4_1, T_Q5_0, T_Q5_1, T_Q8_0, T_Q8_1, T_Q4_K, T_Q5_K, T_Q6_K };
@@ -399,4 +508,8 @@ _kern_cpu_kernels_avx512(kern_cpu_kernels *t)
   t->qdot[KERN_TYPE_Q4_K] = qt_q4_K;
   t->qdot[KERN_TYPE_Q5_K] = qt_q5_K;
   t->qdot[KERN_TYPE_Q6_K] = qt_q6_K;
+  t->q8g_pack = q8g_pack;
+  t->q8g = q8g;
+  t->q8g_mr = 16;
+  t->q8g_nr = Q8G_NR;
 }

@@ -125,6 +125,15 @@ typedef struct {
   int qdot_mr; /* activation rows per call (weight rows: any) */
   kern_act_quant_fn act_quant[2]; /* [KERN_ACT_A32], [KERN_ACT_A256] */
 
+  /* Q8_0 weights against many A32 activation rows (NULL: none): panels of
+   * q8g_nr weight rows over all of K (q8g_panel_size bytes: per block of 32,
+   * the bytes q + 128 four at a time for each row, then the rows' scales),
+   * then q8g tiles of up to q8g_mr activation rows (x: A32 rows) */
+  void (*q8g_pack)(const void *w, size_t w_stride, int nr, int64_t K, uint8_t *panel);
+  void (*q8g)(int64_t K, const uint8_t *panel, const void *x, size_t x_stride, int mr, float *y, size_t y_stride,
+              int nr, const float *bias);
+  int q8g_mr, q8g_nr;
+
   /* rows, F32 unless named */
   void (*add)(const float *a, const float *b, float *y, int64_t n);
   void (*mul)(const float *a, const float *b, float *y, int64_t n);
@@ -151,6 +160,13 @@ typedef struct {
 
 /* Fillers, one per instruction set. Each sets what it implements and leaves
  * the rest as it was, so a table is built generic -> avx2 -> avx512. */
+/* Bytes of one packed Q8_0 panel (q8g_pack) of K values per row. */
+static inline size_t
+kern_q8g_panel_size(int64_t K, int nr)
+{
+  return (size_t)(K / 32) * ((size_t)nr * 32 + (size_t)nr * sizeof(float));
+}
+
 void _kern_cpu_kernels_generic(kern_cpu_kernels *t);
 #if defined(__x86_64__)
 void _kern_cpu_kernels_avx2(kern_cpu_kernels *t);

@@ -464,6 +464,58 @@ mm_run(kern_backend_t be, kern_tile_fn fn, int mr, int64_t K, int64_t N, int64_t
   return 0;
 }
 
+/* Q8_0 weights against many activation rows: packed panels (q8g). */
+typedef struct {
+  const kern_cpu_kernels *k;
+  int64_t K, N, M;
+  const char *w;
+  size_t ws;
+  const uint8_t *x; /* A32 rows */
+  size_t xs;
+  float *y;
+  const float *bias;
+  int64_t nb, mb, n_mtiles;
+  void **tscratch;
+} q8g_job;
+
+static void
+q8g_task(void *arg, int64_t task, int tid)
+{
+  const q8g_job *j = arg;
+  const int nrp = j->k->q8g_nr, mrp = j->k->q8g_mr;
+  int64_t n0 = (task / j->n_mtiles) * j->nb, m0 = (task % j->n_mtiles) * j->mb;
+  int64_t n1 = n0 + j->nb < j->N ? n0 + j->nb : j->N, m1 = m0 + j->mb < j->M ? m0 + j->mb : j->M;
+  uint8_t *panel = j->tscratch[tid];
+  for (int64_t g0 = n0; g0 < n1; g0 += nrp) {
+    int nr = (int)(n1 - g0 < nrp ? n1 - g0 : nrp);
+    j->k->q8g_pack(j->w + (size_t)g0 * j->ws, j->ws, nr, j->K, panel);
+    for (int64_t m = m0; m < m1; m += mrp) {
+      int mr = (int)(m1 - m < mrp ? m1 - m : mrp);
+      j->k->q8g(j->K, panel, j->x + (size_t)m * j->xs, j->xs, mr, j->y + (size_t)m * (size_t)j->N + (size_t)g0,
+                (size_t)j->N, nr, j->bias ? j->bias + g0 : NULL);
+    }
+  }
+}
+
+static int
+q8g_run(kern_backend_t be, int64_t K, int64_t N, int64_t M, const void *w, size_t ws, const uint8_t *x, size_t xs,
+        float *y, const float *bias)
+{
+  fast_ctx *c = ctx_of(be);
+  const kern_cpu_kernels *k = c->k;
+  q8g_job g = { k, K, N, M, w, ws, x, xs, y, bias, 0, 0, 0, c->tscratch };
+  if (thread_scratch(be, kern_q8g_panel_size(K, k->q8g_nr)) != 0)
+    return KERN_E_NOMEM;
+  /* as the float panels: one panel per task, activation rows split only for task count */
+  g.nb = k->q8g_nr;
+  int64_t n_tiles = ceil_div(N, g.nb), want = 4 * (int64_t)c->n_threads;
+  int64_t m_split = n_tiles >= want ? 1 : ceil_div(want, n_tiles);
+  g.mb = ceil_div(ceil_div(M, m_split), k->q8g_mr) * k->q8g_mr;
+  g.n_mtiles = ceil_div(M, g.mb);
+  pool_run(c->pool, n_tiles * g.n_mtiles, q8g_task, &g);
+  return 0;
+}
+
 typedef struct {
   kern_act_quant_fn fn;
   const float *x;
@@ -527,6 +579,8 @@ fast_matmul(kern_backend_t be, kern_tensor *y, const kern_tensor *w, const kern_
   if (M * K < 16384)
     q.chunk = M;
   pool_run(c->pool, ceil_div(M, q.chunk), aq_task, &q);
+  if (w->type == KERN_TYPE_Q8_0 && c->k->q8g && M >= 32)
+    return q8g_run(be, K, N, M, w->data, ws, act, row, y->data, bd);
   return mm_run(be, c->k->qdot[w->type], c->k->qdot_mr, K, N, M, w->data, ws, act, row, y->data, bd, -1);
 }
 

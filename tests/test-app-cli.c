@@ -165,6 +165,11 @@ test_missing_arguments(void)
   g_assert_cmpstr(r.out, ==, "");
   run_result_clear(&r);
 
+  r = run_hark("transcribe", "--precision", "int4", "x.wav");
+  g_assert_cmpint(r.status, ==, 2);
+  g_assert_nonnull(strstr(r.err, "unknown precision 'int4'"));
+  run_result_clear(&r);
+
   r = run_hark("ask", "only-an-image.jpg");
   g_assert_cmpint(r.status, ==, 2);
   g_assert_nonnull(strstr(r.err, "IMAGE... QUESTION"));

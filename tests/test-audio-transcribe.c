@@ -272,6 +272,55 @@ test_converted(void)
   }
 }
 
+static const prompt prompts[] = {
+  { "agent-alreadyon", "That agent is already logged on. Please enter your agent number followed by the pound key." },
+  { "agent-pass", "Please enter your password followed by the pound key." },
+  { "all-circuits-busy-now", "All circuits are busy now." },
+  { "vm-goodbye", "Goodbye." },
+  { "auth-thankyou", "Thank you." },
+};
+
+/* --precision int8: the same model with its matrices requantized to Q8_0 at
+ * load (8-bit weights and activations) says the same prompts word for word. */
+static void
+test_int8(void)
+{
+  if (skip_reason) {
+    g_test_skip(skip_reason);
+    return;
+  }
+  aud_whisper_params wp = aud_whisper_default_params();
+  wp.backend = "cpu";
+  wp.n_seq = 10;
+  wp.q8_weights = 1;
+  char *err = NULL, *path = g_build_filename(g_getenv("HARK_TEST_MODELS_DIR"), "whisper-base-ct2", NULL);
+  aud_whisper *w = aud_whisper_open(path, &wp, &err);
+  if (!w)
+    g_error("%s", err);
+  aud_whisper *keep_model = model;
+  model = w;
+  for (size_t i = 0; i < G_N_ELEMENTS(prompts); i++) {
+    char *wav = g_strdup_printf(SOUNDS "/%s.wav", prompts[i].file);
+    if (!g_file_test(wav, G_FILE_TEST_EXISTS)) {
+      g_free(wav);
+      continue;
+    }
+    for (int beam = 1; beam <= 5; beam += 4) {
+      aud_transcript tr;
+      char *text = transcribe(wav, beam, &tr);
+      char *got = normalize(text), *want = normalize(prompts[i].text);
+      g_test_message("int8 beam %d %s: %s", beam, prompts[i].file, text);
+      g_assert_cmpstr(got, ==, want);
+      g_free(got), g_free(want), g_free(text);
+      aud_transcript_clear(&tr);
+    }
+    g_free(wav);
+  }
+  model = keep_model;
+  aud_whisper_free(w);
+  g_free(path);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -292,13 +341,6 @@ main(int argc, char **argv)
     if (!tok)
       g_error("%s", err);
   }
-  static const prompt prompts[] = {
-    { "agent-alreadyon", "That agent is already logged on. Please enter your agent number followed by the pound key." },
-    { "agent-pass", "Please enter your password followed by the pound key." },
-    { "all-circuits-busy-now", "All circuits are busy now." },
-    { "vm-goodbye", "Goodbye." },
-    { "auth-thankyou", "Thank you." },
-  };
   for (size_t i = 0; i < G_N_ELEMENTS(prompts); i++) {
     char *tp = g_strdup_printf("/audio/transcribe/asterisk/%s", prompts[i].file);
     g_test_add_data_func(tp, &prompts[i], test_prompt);
@@ -308,6 +350,7 @@ main(int argc, char **argv)
   g_test_add_func("/audio/transcribe/silence", test_silence);
   g_test_add_func("/audio/transcribe/bad-files", test_bad_files);
   g_test_add_func("/audio/transcribe/converted", test_converted);
+  g_test_add_func("/audio/transcribe/int8", test_int8);
   int rc = g_test_run();
   aud_tokenizer_free(tok);
   aud_whisper_free(model);

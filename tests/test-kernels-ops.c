@@ -498,10 +498,11 @@ add_cases(const char *be)
     double bound = tr->is_quantized ? 1e-3 : t == KERN_TYPE_F32 ? 1e-9 : 1e-5;
     int64_t kbig = tr->block_size == 1 ? 4097 : tr->block_size == 32 ? 4096 + 32 : 4096 + 256;
     int64_t ksmall = tr->block_size == 1 ? 7 : tr->block_size;
-    /* M >= 64 takes the packed-GEMM paths; N = 37 leaves a ragged column tile. */
+    /* M >= 64 takes the packed-GEMM paths (Q8_0: M >= 32); N = 37 leaves a ragged
+     * column tile, N = 20 a panel of more than 16 and fewer than 32 rows. */
     const int64_t shapes[][4] = {
       { ksmall, 1, 1, 0 }, { ksmall, 33, 7, 1 }, { kbig, 7, 1, 1 }, { kbig, 33, 33, 0 }, { kbig, 1, 4, 1 },
-      { kbig, 37, 70, 1 },
+      { kbig, 37, 70, 1 }, { kbig, 20, 45, 1 },
     };
     for (size_t s = 0; s < G_N_ELEMENTS(shapes); s++) {
       snprintf(path, sizeof path, "matmul/%s/%" G_GINT64_FORMAT "x%" G_GINT64_FORMAT "x%" G_GINT64_FORMAT "%s",
