@@ -350,28 +350,38 @@ jpeg_complete(const uint8_t *d, size_t n)
   }
 }
 
-/* BMP: the pixel array of an uncompressed file (BI_RGB, BI_BITFIELDS) lies
- * wholly in the file. Run-length coded files are not checked: their size
- * is known only by decoding them. */
+/* BMP: a header gdk-pixbuf can take, and the pixel array of an uncompressed
+ * file (BI_RGB, BI_BITFIELDS) wholly in the file. gdk-pixbuf's BMP loader
+ * grows its buffer to the header size the file states before its
+ * size-prepared check: a 200-byte file saying 0x7fffffff had it ask for
+ * 3.6 GB (found by tests/fuzz). So the header size must be one the format
+ * defines and fit in the file, and the pixel offset too. Run-length coded
+ * files are not checked for truncation: their length is known only by
+ * decoding them. Returns 1 when fine. */
 static int
 bmp_complete(const uint8_t *d, size_t n)
 {
   if (n < 26)
     return 0;
   uint32_t off = rd32(d + 10, 0), hsize = rd32(d + 14, 0);
+  if (hsize != 12 && hsize != 16 && hsize != 40 && hsize != 52 && hsize != 56 && hsize != 64 &&
+      hsize != 108 && hsize != 124)
+    return 0;
+  if (hsize > n - 14 || off > n || off < 14 + hsize)
+    return 0;
   int64_t w, h;
   unsigned bpp, compression = 0;
   if (hsize == 12) { /* OS/2 BITMAPCOREHEADER */
     w = rd16(d + 18, 0);
     h = rd16(d + 20, 0);
     bpp = rd16(d + 24, 0);
-  } else if (hsize >= 40 && n >= 34) {
+  } else if (hsize >= 40) {
     w = (int32_t)rd32(d + 18, 0);
     h = (int32_t)rd32(d + 22, 0);
     bpp = rd16(d + 28, 0);
     compression = rd32(d + 30, 0);
   } else {
-    return 1; /* a header gdk-pixbuf will judge */
+    return 1; /* the 16-byte OS/2 header: gdk-pixbuf judges the rest */
   }
   if (compression != 0 && compression != 3)
     return 1;
@@ -410,8 +420,10 @@ decode_pixbuf(const uint8_t *data, size_t size, image_format fmt, const char *na
   int png_orientation = 1;
   if ((fmt == FMT_PNG && !png_walk(data, size, &png_orientation)) || (fmt == FMT_JPEG && !jpeg_complete(data, size)) ||
       (fmt == FMT_BMP && !bmp_complete(data, size)))
-    return _vis_fail(err, KERN_E_FORMAT, "%s: truncated or corrupt %s file (it ends before its last %s)", name,
-                format_names[fmt], fmt == FMT_PNG ? "chunk" : fmt == FMT_JPEG ? "marker" : "row");
+    return _vis_fail(err, KERN_E_FORMAT, "%s: truncated or corrupt %s file (%s)", name, format_names[fmt],
+                     fmt == FMT_PNG    ? "it ends before its last chunk"
+                     : fmt == FMT_JPEG ? "it ends before its last marker"
+                                       : "a bad header or it ends before its last row");
 
   GError *gerr = NULL;
   GdkPixbufLoader *loader = gdk_pixbuf_loader_new_with_type(pixbuf_types[fmt], &gerr);
