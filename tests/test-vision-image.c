@@ -440,7 +440,12 @@ put_be32(guint8 *p, guint32 v)
  * are wrapped here (the executable's definitions win over libc's for every
  * library, gdk-pixbuf's and libwebp's included). Not under ASan, which wraps
  * them itself; there the check falls back to timing. */
-#if defined(__SANITIZE_ADDRESS__) || defined(__GLIBC__) == 0
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(memory_sanitizer) || __has_feature(thread_sanitizer)
+#define HARK_SANITIZED 1 /* clang's way of saying so */
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__) || defined(HARK_SANITIZED) || !defined(__GLIBC__)
 #define WATCH_ALLOCATIONS 0
 #else
 #define WATCH_ALLOCATIONS 1
