@@ -6,6 +6,9 @@
 
 #include "vis-image.h"
 
+/* Sets *err (if err is not NULL) to a malloc'd message and returns status. */
+int _vis_fail(char **err, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* The orientation (1..8) in an EXIF block (a TIFF header and IFD0, with or
  * without the "Exif\0\0" prefix); 1 when absent or malformed. Every offset
  * is checked against n. */

@@ -8,7 +8,10 @@
  * A corrupt, truncated, empty or non-image file is an error naming the file;
  * a file cut short is refused, never returned partly blank (the structure of
  * JPEG, PNG and uncompressed BMP is walked to its end before decoding; the
- * GIF, TIFF and WebP decoders refuse a cut file themselves). The format is
+ * GIF, TIFF and WebP decoders refuse a cut file themselves; a cut
+ * run-length-coded BMP is the one case that can come back partly blank).
+ * Corruption inside the compressed data that the decoder can step over
+ * (a flipped byte in a JPEG scan) gives a picture, as in any viewer. The format is
  * told by the first bytes, not the extension. Decoders: gdk-pixbuf (JPEG, PNG,
  * GIF, BMP, TIFF), libwebp (WebP); see vis-image.c.
  *
@@ -26,8 +29,10 @@
  * CLIPImageProcessor (PIL backend) bit for bit on the golden cases of
  * tests/test-vision-image.c; vis-preprocess.c spells out the arithmetic.
  *
- * Threads: no shared state; any function may run on any thread. Nothing
- * here calls back.
+ * Threads: no shared state of Hark's; any function may run on any thread,
+ * several at once (gdk-pixbuf's loader list is shared under its own lock, and
+ * the loaders used are flagged thread-safe: see vis-image.c). Nothing here
+ * calls back.
  */
 #pragma once
 

@@ -6,7 +6,6 @@
 const char *
 vis_build_info(void)
 {
-  /* Grows as the CLIP tower lands. */
   return "vision: images JPEG, PNG, GIF, BMP, TIFF (gdk-pixbuf " GDK_PIXBUF_VERSION "), WebP (libwebp); "
-         "CLIP preprocessing; CLIP tower not built";
+         "CLIP preprocessing; CLIP ViT tower with LLaVA MLP or linear projector (mmproj GGUF, Hugging Face)";
 }

@@ -36,33 +36,17 @@
  * 1 x 10000 image (resized to 224 x 2240000 by the reference) costs little.
  */
 #include <math.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "vis-image-private.h"
 #include "vis-image.h"
 
 #define PREC_BITS 22 /* Pillow's 8-bit path: 32 - 8 bits of result - 2 bits of headroom */
 #define MAX_SIZE 8192
 
-static int fail(char **err, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static int
-fail(char **err, int status, const char *fmt, ...)
-{
-  if (err) {
-    va_list ap;
-    va_start(ap, fmt);
-    char *s = NULL;
-    if (vasprintf(&s, fmt, ap) < 0)
-      s = NULL;
-    va_end(ap);
-    *err = s;
-  }
-  return status;
-}
 
 vis_preprocess_params
 vis_preprocess_default_params(void)
@@ -205,20 +189,20 @@ vis_preprocess(const vis_image *img, const vis_preprocess_params *p, float *out,
   if (err)
     *err = NULL;
   if (!img || !img->rgb || img->width < 1 || img->height < 1)
-    return fail(err, KERN_E_INVAL, "vis_preprocess: no image");
+    return _vis_fail(err, KERN_E_INVAL, "vis_preprocess: no image");
   if (!p || !out)
-    return fail(err, KERN_E_INVAL, "vis_preprocess: no params or no output");
+    return _vis_fail(err, KERN_E_INVAL, "vis_preprocess: no params or no output");
   if (p->fit != VIS_FIT_CROP && p->fit != VIS_FIT_PAD && p->fit != VIS_FIT_STRETCH)
-    return fail(err, KERN_E_INVAL, "vis_preprocess: unknown fit mode %d", (int)p->fit);
+    return _vis_fail(err, KERN_E_INVAL, "vis_preprocess: unknown fit mode %d", (int)p->fit);
   if (p->crop_width < 1 || p->crop_width > MAX_SIZE || p->crop_height < 1 || p->crop_height > MAX_SIZE)
-    return fail(err, KERN_E_INVAL, "vis_preprocess: crop size %d x %d is outside 1..%d", p->crop_width,
+    return _vis_fail(err, KERN_E_INVAL, "vis_preprocess: crop size %d x %d is outside 1..%d", p->crop_width,
                 p->crop_height, MAX_SIZE);
   if (p->fit != VIS_FIT_STRETCH && (p->shortest_edge < 1 || p->shortest_edge > MAX_SIZE))
-    return fail(err, KERN_E_INVAL, "vis_preprocess: shortest_edge %d is outside 1..%d", p->shortest_edge,
+    return _vis_fail(err, KERN_E_INVAL, "vis_preprocess: shortest_edge %d is outside 1..%d", p->shortest_edge,
                 MAX_SIZE);
   for (int c = 0; c < 3; c++)
     if (!isfinite(p->mean[c]) || !isfinite(p->std[c]) || p->std[c] == 0.0f)
-      return fail(err, KERN_E_INVAL, "vis_preprocess: mean and std must be finite and std not 0 (channel %d)",
+      return _vis_fail(err, KERN_E_INVAL, "vis_preprocess: mean and std must be finite and std not 0 (channel %d)",
                   c);
 
   source src = { .img = img, .width = img->width, .height = img->height };
@@ -361,6 +345,6 @@ out:
   free(res);
   free(src.row);
   if (rc == KERN_E_NOMEM)
-    fail(err, rc, "vis_preprocess: out of memory for a %d x %d image", img->width, img->height);
+    _vis_fail(err, rc, "vis_preprocess: out of memory for a %d x %d image", img->width, img->height);
   return rc;
 }
