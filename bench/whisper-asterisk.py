@@ -98,10 +98,18 @@ def run_hark(hark, model, files, beam, threads, out_dir, precision):
     return hyps, wall
 
 
-def run_faster_whisper(model_dir, files, beam, threads, compute_type):
+_fw_models = {}
+
+
+def run_faster_whisper(model_dir, files, beam, threads, compute_type, keep=False):
     from faster_whisper import WhisperModel
     t0 = time.time()
-    m = WhisperModel(model_dir, device="cpu", compute_type=compute_type, cpu_threads=threads)
+    key = (model_dir, compute_type, threads)
+    m = _fw_models.get(key) if keep else None
+    if m is None:
+        m = WhisperModel(model_dir, device="cpu", compute_type=compute_type, cpu_threads=threads)
+        if keep:
+            _fw_models[key] = m
     hyps = []
     for f in files:
         segs, _ = m.transcribe(f, language="en", beam_size=beam, vad_filter=False)
@@ -128,6 +136,10 @@ def main():
     ap.add_argument("--beams", default="1,5")
     ap.add_argument("--hark-precision", default="float",
                     help="float: the weights as stored (F16), F32 math; int8: Q8_0 weights and 8-bit activations")
+    ap.add_argument("--chunk", type=int, default=0,
+                    help="interleave the engines over chunks of N files (Hark, then faster-whisper, chunk by chunk; "
+                         "faster-whisper's model loaded once, Hark's once per chunk), so a machine whose load "
+                         "changes during the run weighs on both alike")
     args = ap.parse_args()
     label = "hark (f16 weights, f32 math)" if args.hark_precision == "float" else "hark (q8_0 weights, int8 math)"
     items = corpus(args.limit)
@@ -137,6 +149,31 @@ def main():
     print(f"corpus: {len(files)} speech prompts, {audio_s:.0f} s of audio; threads {args.threads}")
     print(f"{'engine':<34} {'beam':>4} {'WER %':>7} {'wall s':>8} {'x RT':>6}")
     rows = []
+    if args.chunk:
+        cts = args.fw_compute_types.split(",")
+        for beam in [int(b) for b in args.beams.split(",")]:
+            h_hyps, h_wall, f_hyps, f_wall = [], 0.0, {ct: [] for ct in cts}, {ct: 0.0 for ct in cts}
+            for c0 in range(0, len(files), args.chunk):
+                part = files[c0:c0 + args.chunk]
+                with tempfile.TemporaryDirectory() as d:
+                    hy, hw_ = run_hark(args.hark, args.model, part, beam, args.threads, d, args.hark_precision)
+                h_hyps += hy
+                h_wall += hw_
+                for ct in cts:
+                    fy, fw_ = run_faster_whisper(args.model, part, beam, args.threads, ct, keep=True)
+                    f_hyps[ct] += fy
+                    f_wall[ct] += fw_
+            hw = wer(refs, h_hyps)
+            print(f"{label:<34} {beam:>4} {hw:>7.2f} {h_wall:>8.1f} {audio_s / h_wall:>6.1f}   (interleaved, "
+                  f"chunks of {args.chunk}; includes a model load per chunk)")
+            for ct in cts:
+                fw = wer(refs, f_hyps[ct])
+                print(f"{'faster-whisper (' + ct + ')':<34} {beam:>4} {fw:>7.2f} {f_wall[ct]:>8.1f} "
+                      f"{audio_s / f_wall[ct]:>6.1f}")
+                print(f"  beam {beam} vs {ct}: WER difference {hw - fw:+.2f} points, time ratio hark/faster-whisper "
+                      f"{h_wall / f_wall[ct]:.2f}")
+            sys.stdout.flush()
+        return
     for beam in [int(b) for b in args.beams.split(",")]:
         with tempfile.TemporaryDirectory() as d:
             h_hyps, h_wall = run_hark(args.hark, args.model, files, beam, args.threads, d, args.hark_precision)
