@@ -1,0 +1,603 @@
+/* app-chat.c: HarkChatController: the history on the main thread, the model
+ * and its session on a worker thread, replies streamed between them. */
+#include "app-chat.h"
+
+#include <string.h>
+
+#include "app-models.h"
+#include "app-worker.h"
+#include "llm-model.h"
+#include "llm-session.h"
+
+/* What the worker thread owns: the loaded model and its session. */
+typedef struct {
+  app_worker *worker;
+  char *gguf; /* the loaded model's file */
+  llm_model *model;
+  llm_session *session;
+  char *system; /* the session's configuration, to see when it must be made again */
+  double temperature;
+  int n_predict;
+  struct chat_job *job; /* the job running now, for on_text and should_abort */
+} chat_state;
+
+/* One reply: made on the main thread, run on the worker, finished on the main thread. */
+typedef struct chat_job {
+  HarkChatController *self; /* ref */
+  GTask *task;              /* ref */
+  GCancellable *cancellable; /* ref; never NULL */
+  gint64 conversation_id;
+  gint64 replace_id; /* the reply this one replaces, 0: a new one */
+  char *model, *system;
+  double temperature;
+  int n_predict;
+  GPtrArray *roles, *texts; /* the conversation before the user message */
+  char *user_text;
+  /* Set on the worker. */
+  char *reply;
+  gboolean began; /* some text came */
+  GError *error;
+  char *loaded; /* a model was loaded: its description */
+  GPtrArray *notices;
+} chat_job;
+
+typedef struct {
+  gint64 stopped_id;
+} chat_result;
+
+struct _HarkChatController {
+  GObject parent_instance;
+  app_history *history;
+  app_worker *worker;
+  chat_state *state; /* the worker's; touched here only to create it */
+  char *model, *system;
+  double temperature;
+  int n_predict;
+  GCancellable *running; /* the current reply's, or NULL */
+};
+
+G_DEFINE_FINAL_TYPE(HarkChatController, hark_chat_controller, G_TYPE_OBJECT)
+
+enum { PROP_0, PROP_MODEL, PROP_SYSTEM_PROMPT, PROP_TEMPERATURE, PROP_N_PREDICT, PROP_BUSY, N_PROPS };
+static GParamSpec *props[N_PROPS];
+
+enum { SIG_REPLY_TEXT, SIG_HISTORY_CHANGED, SIG_NOTICE, SIG_MODEL_LOADED, N_SIGNALS };
+static guint signals[N_SIGNALS];
+
+/* ---- worker thread ---- */
+
+static void
+state_unload(chat_state *st)
+{
+  llm_session_free(st->session);
+  st->session = NULL;
+  llm_model_free(st->model);
+  st->model = NULL;
+  g_clear_pointer(&st->gguf, g_free);
+  g_clear_pointer(&st->system, g_free);
+}
+
+static void
+state_free(gpointer data)
+{
+  chat_state *st = data;
+  state_unload(st);
+  g_free(st);
+}
+
+static int
+should_abort(void *user_data)
+{
+  chat_state *st = user_data;
+  return st->job && g_cancellable_is_cancelled(st->job->cancellable);
+}
+
+typedef struct {
+  HarkChatController *self;
+  gint64 conversation_id;
+  char *text;
+} text_piece;
+
+static void
+text_piece_free(gpointer data)
+{
+  text_piece *p = data;
+  g_object_unref(p->self);
+  g_free(p->text);
+  g_free(p);
+}
+
+static gboolean
+emit_text_piece(gpointer data)
+{
+  text_piece *p = data;
+  g_signal_emit(p->self, signals[SIG_REPLY_TEXT], 0, p->conversation_id, p->text);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+on_text(const char *text, size_t len, void *user_data)
+{
+  chat_state *st = user_data;
+  chat_job *job = st->job;
+  if (!job || !len)
+    return;
+  job->began = TRUE;
+  text_piece *p = g_new0(text_piece, 1);
+  p->self = g_object_ref(job->self);
+  p->conversation_id = job->conversation_id;
+  p->text = g_strndup(text, len);
+  app_worker_post(st->worker, emit_text_piece, p, text_piece_free);
+}
+
+static void
+on_warning(const char *msg, void *user_data)
+{
+  chat_state *st = user_data;
+  if (st->job)
+    g_ptr_array_add(st->job->notices, g_strdup(msg));
+}
+
+/* Loads job->model unless it is the one loaded (then nothing happens). */
+static gboolean
+ensure_model(chat_state *st, chat_job *job)
+{
+  char *dir = app_models_resolve(job->model, &job->error);
+  char *gguf = dir ? app_models_find_gguf(dir, &job->error) : NULL;
+  g_free(dir);
+  if (!gguf)
+    return FALSE;
+  if (st->model && !g_strcmp0(st->gguf, gguf)) {
+    g_free(gguf);
+    return TRUE;
+  }
+  state_unload(st); /* one chat model in memory at a time */
+  llm_model_params mp = llm_model_default_params();
+  mp.n_ctx = 8192; /* capped to the file's length and to memory */
+  mp.on_warning = on_warning;
+  mp.should_abort = should_abort;
+  mp.user_data = st;
+  char *err = NULL;
+  st->model = llm_model_open(gguf, &mp, &err);
+  if (!st->model) {
+    g_set_error(&job->error, G_IO_ERROR, G_IO_ERROR_FAILED, "%s", err ? err : gguf);
+    free(err);
+    g_free(gguf);
+    return FALSE;
+  }
+  const llm_hparams *hp = llm_model_hparams(st->model);
+  char *base = g_path_get_basename(gguf);
+  job->loaded = g_strdup_printf("%s (%s, %d layers, context %d, on %s)", base, hp->arch, hp->n_layer, hp->n_ctx,
+                                llm_model_backend_name(st->model));
+  g_free(base);
+  st->gguf = gguf;
+  return TRUE;
+}
+
+static gboolean
+ensure_session(chat_state *st, chat_job *job)
+{
+  if (st->session && !g_strcmp0(st->system, job->system) && st->temperature == job->temperature &&
+      st->n_predict == job->n_predict)
+    return TRUE;
+  llm_session_free(st->session);
+  st->session = NULL;
+  llm_session_params sp = llm_session_default_params();
+  sp.system = job->system;
+  sp.sampling.temperature = (float)job->temperature;
+  sp.n_predict = job->n_predict;
+  sp.on_text = on_text;
+  sp.should_abort = should_abort;
+  sp.user_data = st;
+  char *err = NULL;
+  st->session = llm_session_new(st->model, &sp, &err);
+  if (!st->session) {
+    g_set_error(&job->error, G_IO_ERROR, G_IO_ERROR_FAILED, "%s: %s", st->gguf, err ? err : "no session");
+    free(err);
+    return FALSE;
+  }
+  g_free(st->system);
+  st->system = g_strdup(job->system);
+  st->temperature = job->temperature;
+  st->n_predict = job->n_predict;
+  return TRUE;
+}
+
+static gboolean job_done_on_main(gpointer data);
+static void chat_job_free(gpointer data);
+
+static void
+run_chat(gpointer state, gpointer data)
+{
+  chat_state *st = state;
+  chat_job *job = data;
+  st->job = job;
+  if (g_cancellable_set_error_if_cancelled(job->cancellable, &job->error))
+    goto out;
+  if (!ensure_model(st, job) || !ensure_session(st, job))
+    goto out;
+
+  /* The session says what the history says (the KV cache keeps the common start). */
+  llm_session_clear_turns(st->session);
+  for (guint i = 0; i < job->roles->len; i++) {
+    if (llm_session_add_turn(st->session, job->roles->pdata[i], job->texts->pdata[i]) != 0) {
+      g_set_error(&job->error, G_IO_ERROR, G_IO_ERROR_FAILED, "%s", llm_session_errmsg(st->session));
+      goto out;
+    }
+  }
+  char *reply = NULL;
+  llm_session_stats stats = { 0 };
+  int rc = llm_session_chat(st->session, job->user_text, &reply, &stats);
+  if (reply) {
+    job->reply = g_strdup(reply);
+    free(reply);
+  }
+  if (rc == KERN_E_ABORTED || (rc == 0 && stats.stop == LLM_STOP_ABORTED))
+    g_set_error_literal(&job->error, G_IO_ERROR, G_IO_ERROR_CANCELLED, "Stopped");
+  else if (rc != 0)
+    g_set_error(&job->error, G_IO_ERROR, G_IO_ERROR_FAILED, "%s", llm_session_errmsg(st->session));
+out:
+  st->job = NULL;
+  app_worker_post(st->worker, job_done_on_main, job, chat_job_free);
+}
+
+/* ---- main thread ---- */
+
+static void
+chat_job_free(gpointer data)
+{
+  chat_job *job = data;
+  g_object_unref(job->self);
+  g_object_unref(job->task);
+  g_object_unref(job->cancellable);
+  g_free(job->model), g_free(job->system), g_free(job->user_text), g_free(job->reply), g_free(job->loaded);
+  g_ptr_array_unref(job->roles);
+  g_ptr_array_unref(job->texts);
+  g_ptr_array_unref(job->notices);
+  g_clear_error(&job->error);
+  g_free(job);
+}
+
+static void
+set_busy(HarkChatController *self, GCancellable *running)
+{
+  g_set_object(&self->running, running);
+  g_object_notify_by_pspec(G_OBJECT(self), props[PROP_BUSY]);
+}
+
+/* Writes the reply (also a stopped one that began) and completes the task. */
+static gboolean
+job_done_on_main(gpointer data)
+{
+  chat_job *job = data;
+  HarkChatController *self = job->self;
+  chat_result *res = g_task_get_task_data(job->task);
+  if (job->loaded)
+    g_signal_emit(self, signals[SIG_MODEL_LOADED], 0, job->loaded);
+  for (guint i = 0; i < job->notices->len; i++)
+    g_signal_emit(self, signals[SIG_NOTICE], 0, (const char *)job->notices->pdata[i]);
+
+  gboolean stopped = g_error_matches(job->error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  gint64 id = 0;
+  GError *error = NULL;
+  if ((!job->error || (stopped && job->began)) && job->reply) {
+    if (job->replace_id) {
+      if (app_history_replace_message(self->history, job->replace_id, job->reply, stopped, &error))
+        id = job->replace_id;
+    } else {
+      id = app_history_add_message(self->history, job->conversation_id, "assistant", job->reply, stopped, NULL,
+                                   &error);
+    }
+    if (id)
+      g_signal_emit(self, signals[SIG_HISTORY_CHANGED], 0, job->conversation_id);
+  }
+  if (self->running == job->cancellable)
+    set_busy(self, NULL);
+  if (error) {
+    g_task_return_error(job->task, error);
+  } else if (job->error) {
+    res->stopped_id = stopped ? id : 0;
+    g_task_return_error(job->task, g_error_copy(job->error));
+  } else {
+    g_task_return_int(job->task, id);
+  }
+  return G_SOURCE_REMOVE;
+}
+
+/* A job for the reply to `user_text` after messages[0..n_before). */
+static void
+start_job(HarkChatController *self, GTask *task, GCancellable *cancellable, gint64 conversation_id,
+          GPtrArray *messages, guint n_before, const char *user_text, gint64 replace_id)
+{
+  chat_job *job = g_new0(chat_job, 1);
+  job->self = g_object_ref(self);
+  job->task = g_object_ref(task);
+  job->cancellable = cancellable ? g_object_ref(cancellable) : g_cancellable_new();
+  job->conversation_id = conversation_id;
+  job->replace_id = replace_id;
+  job->model = g_strdup(self->model && self->model[0] ? self->model : HARK_CHAT_DEFAULT_MODEL);
+  job->system = self->system && self->system[0] ? g_strdup(self->system) : NULL;
+  job->temperature = self->temperature;
+  job->n_predict = self->n_predict;
+  job->roles = g_ptr_array_new_with_free_func(g_free);
+  job->texts = g_ptr_array_new_with_free_func(g_free);
+  job->notices = g_ptr_array_new_with_free_func(g_free);
+  for (guint i = 0; i < n_before; i++) {
+    const app_message *m = messages->pdata[i];
+    g_ptr_array_add(job->roles, g_strdup(m->role));
+    g_ptr_array_add(job->texts, g_strdup(m->text));
+  }
+  job->user_text = g_strdup(user_text);
+  set_busy(self, job->cancellable);
+  app_worker_push(self->worker, run_chat, job);
+}
+
+static GTask *
+new_task(HarkChatController *self, GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data,
+         gpointer tag)
+{
+  GTask *task = g_task_new(self, cancellable, callback, user_data);
+  g_task_set_source_tag(task, tag);
+  g_task_set_task_data(task, g_new0(chat_result, 1), g_free);
+  /* The reply is stored whether or not the caller still waits; the caller
+   * learns of a cancel through the job's error, not GTask's shortcut. */
+  g_task_set_check_cancellable(task, FALSE);
+  return task;
+}
+
+static gboolean
+check_idle(HarkChatController *self, GTask *task)
+{
+  if (!self->running)
+    return TRUE;
+  g_task_return_new_error(task, G_IO_ERROR, G_IO_ERROR_BUSY, "a reply is being written; stop it or wait for it");
+  return FALSE;
+}
+
+char *
+hark_chat_controller_title_for(const char *text)
+{
+  const char *start = text;
+  while (*start && g_unichar_isspace(g_utf8_get_char(start)))
+    start = g_utf8_next_char(start);
+  const char *nl = strchr(start, '\n');
+  char *line = g_strstrip(nl ? g_strndup(start, (gsize)(nl - start)) : g_strdup(start));
+  if (g_utf8_strlen(line, -1) <= 48)
+    return line;
+  char *cut = g_utf8_offset_to_pointer(line, 48);
+  char *space = g_utf8_strrchr(line, (gssize)(cut - line), ' ');
+  if (space && space - line >= 24)
+    cut = space;
+  *cut = 0;
+  char *title = g_strconcat(g_strchomp(line), "…", NULL);
+  g_free(line);
+  return title;
+}
+
+void
+hark_chat_controller_send_async(HarkChatController *self, gint64 conversation_id, const char *text,
+                                GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+{
+  g_return_if_fail(HARK_IS_CHAT_CONTROLLER(self));
+  g_return_if_fail(text != NULL);
+  GTask *task = new_task(self, cancellable, callback, user_data, hark_chat_controller_send_async);
+  GError *error = NULL;
+  GPtrArray *messages = NULL;
+  if (!check_idle(self, task))
+    goto out;
+  app_conversation *conv = app_history_get_conversation(self->history, conversation_id, &error);
+  if (!conv)
+    goto fail;
+  if (!conv->title[0]) {
+    char *title = hark_chat_controller_title_for(text);
+    app_history_set_title(self->history, conversation_id, title, NULL);
+    g_free(title);
+  }
+  app_conversation_free(conv);
+  if (!app_history_add_message(self->history, conversation_id, "user", text, FALSE, NULL, &error) ||
+      !(messages = app_history_messages(self->history, conversation_id, &error)))
+    goto fail;
+  g_signal_emit(self, signals[SIG_HISTORY_CHANGED], 0, conversation_id);
+  start_job(self, task, cancellable, conversation_id, messages, messages->len - 1, text, 0);
+  goto out;
+fail:
+  g_task_return_error(task, error);
+out:
+  if (messages)
+    g_ptr_array_unref(messages);
+  g_object_unref(task);
+}
+
+static gint64
+finish(HarkChatController *self, GAsyncResult *result, gpointer tag, gint64 *stopped_id, GError **error)
+{
+  g_return_val_if_fail(g_task_is_valid(result, self), 0);
+  g_return_val_if_fail(g_task_get_source_tag(G_TASK(result)) == tag, 0);
+  chat_result *res = g_task_get_task_data(G_TASK(result));
+  if (stopped_id)
+    *stopped_id = res->stopped_id;
+  gssize id = g_task_propagate_int(G_TASK(result), error);
+  return id < 0 ? 0 : id;
+}
+
+gint64
+hark_chat_controller_send_finish(HarkChatController *self, GAsyncResult *result, gint64 *stopped_id,
+                                 GError **error)
+{
+  return finish(self, result, hark_chat_controller_send_async, stopped_id, error);
+}
+
+void
+hark_chat_controller_regenerate_async(HarkChatController *self, gint64 conversation_id,
+                                      GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+{
+  g_return_if_fail(HARK_IS_CHAT_CONTROLLER(self));
+  GTask *task = new_task(self, cancellable, callback, user_data, hark_chat_controller_regenerate_async);
+  GError *error = NULL;
+  GPtrArray *messages = NULL;
+  if (!check_idle(self, task))
+    goto out;
+  if (!(messages = app_history_messages(self->history, conversation_id, &error))) {
+    g_task_return_error(task, error);
+    goto out;
+  }
+  guint n = messages->len;
+  const app_message *last = n ? messages->pdata[n - 1] : NULL;
+  if (last && !strcmp(last->role, "user")) {
+    start_job(self, task, cancellable, conversation_id, messages, n - 1, last->text, 0);
+  } else if (n >= 2 && !strcmp(((app_message *)messages->pdata[n - 2])->role, "user")) {
+    start_job(self, task, cancellable, conversation_id, messages, n - 2,
+              ((app_message *)messages->pdata[n - 2])->text, last->id);
+  } else {
+    g_task_return_new_error(task, APP_HISTORY_ERROR, APP_HISTORY_ERROR_INVALID,
+                            "the conversation has no reply to generate again");
+  }
+out:
+  if (messages)
+    g_ptr_array_unref(messages);
+  g_object_unref(task);
+}
+
+gint64
+hark_chat_controller_regenerate_finish(HarkChatController *self, GAsyncResult *result, gint64 *stopped_id,
+                                       GError **error)
+{
+  return finish(self, result, hark_chat_controller_regenerate_async, stopped_id, error);
+}
+
+/* ---- GObject ---- */
+
+HarkChatController *
+hark_chat_controller_new(app_history *history, GError **error)
+{
+  g_return_val_if_fail(history != NULL, NULL);
+  HarkChatController *self = g_object_new(HARK_TYPE_CHAT_CONTROLLER, NULL);
+  self->history = history;
+  self->state = g_new0(chat_state, 1);
+  self->worker = app_worker_new("hark-chat", self->state, state_free, error);
+  if (!self->worker) {
+    g_free(self->state);
+    self->state = NULL;
+    g_object_unref(self);
+    return NULL;
+  }
+  self->state->worker = self->worker;
+  return self;
+}
+
+app_history *
+hark_chat_controller_get_history(HarkChatController *self)
+{
+  g_return_val_if_fail(HARK_IS_CHAT_CONTROLLER(self), NULL);
+  return self->history;
+}
+
+void
+hark_chat_controller_set_model(HarkChatController *self, const char *model)
+{
+  g_return_if_fail(HARK_IS_CHAT_CONTROLLER(self));
+  if (!g_strcmp0(self->model, model))
+    return;
+  g_free(self->model);
+  self->model = g_strdup(model);
+  g_object_notify_by_pspec(G_OBJECT(self), props[PROP_MODEL]);
+}
+
+const char *
+hark_chat_controller_get_model(HarkChatController *self)
+{
+  g_return_val_if_fail(HARK_IS_CHAT_CONTROLLER(self), NULL);
+  return self->model && self->model[0] ? self->model : HARK_CHAT_DEFAULT_MODEL;
+}
+
+gboolean
+hark_chat_controller_get_busy(HarkChatController *self)
+{
+  g_return_val_if_fail(HARK_IS_CHAT_CONTROLLER(self), FALSE);
+  return self->running != NULL;
+}
+
+static void
+hark_chat_controller_dispose(GObject *object)
+{
+  HarkChatController *self = HARK_CHAT_CONTROLLER(object);
+  /* A running job holds a reference, so nothing runs by now; the worker
+   * frees the model on its own thread. */
+  g_clear_pointer(&self->worker, app_worker_free);
+  self->state = NULL;
+  g_clear_object(&self->running);
+  G_OBJECT_CLASS(hark_chat_controller_parent_class)->dispose(object);
+}
+
+static void
+hark_chat_controller_finalize(GObject *object)
+{
+  HarkChatController *self = HARK_CHAT_CONTROLLER(object);
+  g_free(self->model);
+  g_free(self->system);
+  G_OBJECT_CLASS(hark_chat_controller_parent_class)->finalize(object);
+}
+
+static void
+hark_chat_controller_get_property(GObject *object, guint id, GValue *value, GParamSpec *pspec)
+{
+  HarkChatController *self = HARK_CHAT_CONTROLLER(object);
+  switch (id) {
+  case PROP_MODEL: g_value_set_string(value, hark_chat_controller_get_model(self)); break;
+  case PROP_SYSTEM_PROMPT: g_value_set_string(value, self->system); break;
+  case PROP_TEMPERATURE: g_value_set_double(value, self->temperature); break;
+  case PROP_N_PREDICT: g_value_set_int(value, self->n_predict); break;
+  case PROP_BUSY: g_value_set_boolean(value, self->running != NULL); break;
+  default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec);
+  }
+}
+
+static void
+hark_chat_controller_set_property(GObject *object, guint id, const GValue *value, GParamSpec *pspec)
+{
+  HarkChatController *self = HARK_CHAT_CONTROLLER(object);
+  switch (id) {
+  case PROP_MODEL: hark_chat_controller_set_model(self, g_value_get_string(value)); break;
+  case PROP_SYSTEM_PROMPT:
+    g_free(self->system);
+    self->system = g_value_dup_string(value);
+    break;
+  case PROP_TEMPERATURE: self->temperature = g_value_get_double(value); break;
+  case PROP_N_PREDICT: self->n_predict = g_value_get_int(value); break;
+  default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec);
+  }
+}
+
+static void
+hark_chat_controller_class_init(HarkChatControllerClass *klass)
+{
+  GObjectClass *oc = G_OBJECT_CLASS(klass);
+  oc->dispose = hark_chat_controller_dispose;
+  oc->finalize = hark_chat_controller_finalize;
+  oc->get_property = hark_chat_controller_get_property;
+  oc->set_property = hark_chat_controller_set_property;
+  GParamFlags rw = G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY;
+  props[PROP_MODEL] = g_param_spec_string("model", NULL, NULL, HARK_CHAT_DEFAULT_MODEL, rw);
+  props[PROP_SYSTEM_PROMPT] = g_param_spec_string("system-prompt", NULL, NULL, NULL,
+                                                  G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
+  props[PROP_TEMPERATURE] = g_param_spec_double("temperature", NULL, NULL, 0, 2, 0.7,
+                                                G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | G_PARAM_CONSTRUCT);
+  props[PROP_N_PREDICT] = g_param_spec_int("n-predict", NULL, NULL, 0, G_MAXINT, 0,
+                                           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
+  props[PROP_BUSY] = g_param_spec_boolean("busy", NULL, NULL, FALSE, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+  g_object_class_install_properties(oc, N_PROPS, props);
+
+  signals[SIG_REPLY_TEXT] = g_signal_new("reply-text", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
+                                         NULL, G_TYPE_NONE, 2, G_TYPE_INT64, G_TYPE_STRING);
+  signals[SIG_HISTORY_CHANGED] = g_signal_new("history-changed", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0,
+                                              NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_INT64);
+  signals[SIG_NOTICE] = g_signal_new("notice", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
+                                     G_TYPE_NONE, 1, G_TYPE_STRING);
+  signals[SIG_MODEL_LOADED] = g_signal_new("model-loaded", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL,
+                                           NULL, NULL, G_TYPE_NONE, 1, G_TYPE_STRING);
+}
+
+static void
+hark_chat_controller_init(HarkChatController *self)
+{
+}
