@@ -54,6 +54,7 @@ struct _HarkChatController {
   double temperature;
   int n_predict;
   GCancellable *running; /* the current reply's, or NULL */
+  app_worker *installer; /* made on the first install */
 };
 
 G_DEFINE_FINAL_TYPE(HarkChatController, hark_chat_controller, G_TYPE_OBJECT)
@@ -61,7 +62,7 @@ G_DEFINE_FINAL_TYPE(HarkChatController, hark_chat_controller, G_TYPE_OBJECT)
 enum { PROP_0, PROP_MODEL, PROP_SYSTEM_PROMPT, PROP_TEMPERATURE, PROP_N_PREDICT, PROP_BUSY, N_PROPS };
 static GParamSpec *props[N_PROPS];
 
-enum { SIG_REPLY_TEXT, SIG_HISTORY_CHANGED, SIG_NOTICE, SIG_MODEL_LOADED, N_SIGNALS };
+enum { SIG_REPLY_TEXT, SIG_HISTORY_CHANGED, SIG_NOTICE, SIG_MODEL_LOADED, SIG_INSTALL_PROGRESS, N_SIGNALS };
 static guint signals[N_SIGNALS];
 
 /* ---- worker thread ---- */
@@ -465,6 +466,120 @@ hark_chat_controller_regenerate_finish(HarkChatController *self, GAsyncResult *r
   return finish(self, result, hark_chat_controller_regenerate_async, stopped_id, error);
 }
 
+/* ---- installing the model ---- */
+
+typedef struct {
+  HarkChatController *self; /* ref */
+  GTask *task;              /* ref */
+  app_worker *worker;
+  char *model;
+  GError *error;
+} install_job;
+
+typedef struct {
+  HarkChatController *self;
+  double fraction;
+  char *file;
+} install_progress;
+
+static void
+install_progress_free(gpointer data)
+{
+  install_progress *p = data;
+  g_object_unref(p->self);
+  g_free(p->file);
+  g_free(p);
+}
+
+static gboolean
+emit_install_progress(gpointer data)
+{
+  install_progress *p = data;
+  g_signal_emit(p->self, signals[SIG_INSTALL_PROGRESS], 0, p->fraction, p->file);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+on_install_progress(const app_models_progress *pr, void *user_data)
+{
+  install_job *job = user_data;
+  install_progress *p = g_new0(install_progress, 1);
+  p->self = g_object_ref(job->self);
+  p->fraction = pr->total ? CLAMP((double)pr->done / (double)pr->total, 0.0, 1.0) : 0.0;
+  p->file = g_strdup(pr->file);
+  app_worker_post(job->worker, emit_install_progress, p, install_progress_free);
+}
+
+static gboolean
+install_done_on_main(gpointer data)
+{
+  install_job *job = data;
+  if (job->error)
+    g_task_return_error(job->task, g_steal_pointer(&job->error));
+  else
+    g_task_return_boolean(job->task, TRUE);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+install_job_free(gpointer data)
+{
+  install_job *job = data;
+  g_object_unref(job->self);
+  g_object_unref(job->task);
+  g_free(job->model);
+  g_clear_error(&job->error);
+  g_free(job);
+}
+
+static void
+run_install(gpointer state, gpointer data)
+{
+  install_job *job = data;
+  app_catalog *cat = app_catalog_load(NULL, &job->error);
+  const app_model_info *info = cat ? app_catalog_find(cat, job->model) : NULL;
+  if (cat && !info)
+    g_set_error(&job->error, APP_MODELS_ERROR, APP_MODELS_ERROR_UNKNOWN, "%s is not a model of the catalog",
+                job->model);
+  if (info) {
+    app_models_install_params ip = app_models_install_default_params();
+    ip.on_progress = on_install_progress;
+    ip.user_data = job;
+    app_models_install(info, &ip, g_task_get_cancellable(job->task), &job->error);
+  }
+  if (cat)
+    app_catalog_free(cat);
+  app_worker_post(job->worker, install_done_on_main, job, install_job_free);
+}
+
+void
+hark_chat_controller_install_model_async(HarkChatController *self, GCancellable *cancellable,
+                                         GAsyncReadyCallback callback, gpointer user_data)
+{
+  g_return_if_fail(HARK_IS_CHAT_CONTROLLER(self));
+  GTask *task = g_task_new(self, cancellable, callback, user_data);
+  g_task_set_source_tag(task, hark_chat_controller_install_model_async);
+  GError *error = NULL;
+  if (!self->installer && !(self->installer = app_worker_new("hark-install", NULL, NULL, &error))) {
+    g_task_return_error(task, error);
+    g_object_unref(task);
+    return;
+  }
+  install_job *job = g_new0(install_job, 1);
+  job->self = g_object_ref(self);
+  job->task = task;
+  job->worker = self->installer;
+  job->model = g_strdup(hark_chat_controller_get_model(self));
+  app_worker_push(self->installer, run_install, job);
+}
+
+gboolean
+hark_chat_controller_install_model_finish(HarkChatController *self, GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail(g_task_is_valid(result, self), FALSE);
+  return g_task_propagate_boolean(G_TASK(result), error);
+}
+
 /* ---- GObject ---- */
 
 HarkChatController *
@@ -524,6 +639,7 @@ hark_chat_controller_dispose(GObject *object)
   /* A running job holds a reference, so nothing runs by now; the worker
    * frees the model on its own thread. */
   g_clear_pointer(&self->worker, app_worker_free);
+  g_clear_pointer(&self->installer, app_worker_free);
   self->state = NULL;
   g_clear_object(&self->running);
   G_OBJECT_CLASS(hark_chat_controller_parent_class)->dispose(object);
@@ -593,6 +709,8 @@ hark_chat_controller_class_init(HarkChatControllerClass *klass)
                                               NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_INT64);
   signals[SIG_NOTICE] = g_signal_new("notice", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
                                      G_TYPE_NONE, 1, G_TYPE_STRING);
+  signals[SIG_INSTALL_PROGRESS] = g_signal_new("install-progress", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0,
+                                               NULL, NULL, NULL, G_TYPE_NONE, 2, G_TYPE_DOUBLE, G_TYPE_STRING);
   signals[SIG_MODEL_LOADED] = g_signal_new("model-loaded", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL,
                                            NULL, NULL, G_TYPE_NONE, 1, G_TYPE_STRING);
 }

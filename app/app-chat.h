@@ -77,6 +77,14 @@ void hark_chat_controller_regenerate_async(HarkChatController *self, gint64 conv
 gint64 hark_chat_controller_regenerate_finish(HarkChatController *self, GAsyncResult *result, gint64 *stopped_id,
                                               GError **error);
 
+/* Installs the chat model (a catalog name) with app_models_install on a
+ * thread of its own; "install-progress" (double fraction, const char *file)
+ * reports it. Cancelling stops it (the partial download is kept for next
+ * time). APP_MODELS_ERROR_UNKNOWN when the model is not a catalog name. */
+void hark_chat_controller_install_model_async(HarkChatController *self, GCancellable *cancellable,
+                                              GAsyncReadyCallback callback, gpointer user_data);
+gboolean hark_chat_controller_install_model_finish(HarkChatController *self, GAsyncResult *result, GError **error);
+
 /* A title for a conversation from its first message: the first line, cut at
  * a word near 48 characters. g_free. */
 char *hark_chat_controller_title_for(const char *text);
