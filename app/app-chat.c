@@ -2,10 +2,12 @@
  * and its session on a worker thread, replies streamed between them. */
 #include "app-chat.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "app-models.h"
 #include "app-worker.h"
+#include "kern-weights.h"
 #include "llm-model.h"
 #include "llm-session.h"
 
@@ -139,6 +141,30 @@ on_warning(const char *msg, void *user_data)
     g_ptr_array_add(st->job->notices, g_strdup(msg));
 }
 
+/* Context for a chat: the model's own length up to 8192 positions (longer
+ * contexts cost memory a desktop chat rarely needs; the engine also caps it
+ * to what memory allows, with a notice). */
+static int
+chat_context(const char *gguf)
+{
+  int n_ctx = 8192;
+  char *err = NULL;
+  kern_weights *w = kern_weights_open(gguf, &err);
+  free(err); /* a bad file is reported by llm_model_open */
+  if (!w)
+    return n_ctx;
+  const char *arch = kern_weights_get_string(w, "general.architecture", NULL);
+  if (arch) {
+    char *key = g_strdup_printf("%s.context_length", arch);
+    int64_t trained = kern_weights_get_int(w, key, 0);
+    if (trained > 0 && trained < n_ctx)
+      n_ctx = (int)trained;
+    g_free(key);
+  }
+  kern_weights_close(w);
+  return n_ctx;
+}
+
 /* Loads job->model unless it is the one loaded (then nothing happens). */
 static gboolean
 ensure_model(chat_state *st, chat_job *job)
@@ -154,7 +180,7 @@ ensure_model(chat_state *st, chat_job *job)
   }
   state_unload(st); /* one chat model in memory at a time */
   llm_model_params mp = llm_model_default_params();
-  mp.n_ctx = 8192; /* capped to the file's length and to memory */
+  mp.n_ctx = chat_context(gguf);
   mp.on_warning = on_warning;
   mp.should_abort = should_abort;
   mp.user_data = st;

@@ -32,6 +32,13 @@ on_reply_text(HarkChatController *c, gint64 conv, const char *piece, ctx *x)
 }
 
 static void
+on_notice(HarkChatController *c, const char *msg, ctx *x)
+{
+  /* The controller asks for the model's own context: no notice about capping it. */
+  g_error("unexpected notice: %s", msg);
+}
+
+static void
 on_loaded(HarkChatController *c, const char *desc, ctx *x)
 {
   g_test_message("loaded %s", desc);
@@ -54,6 +61,7 @@ ctx_init(ctx *x, HarkChatController *c)
   x->streamed = g_string_new(NULL);
   g_signal_connect(c, "reply-text", G_CALLBACK(on_reply_text), x);
   g_signal_connect(c, "model-loaded", G_CALLBACK(on_loaded), x);
+  g_signal_connect(c, "notice", G_CALLBACK(on_notice), x);
 }
 
 static void

@@ -237,6 +237,14 @@ test_send_message(void)
   g_assert_cmpstr(hark_message_row_get_text(reply), ==, w.streamed->str);
   g_assert_true(gtk_widget_get_visible(send));
   g_assert_false(gtk_widget_get_visible(child(win, "stop_button")));
+  /* A picture of a conversation, for people to look at (not compared). */
+  char *png = g_test_build_filename(G_TEST_BUILT, "hark-chat.png", NULL);
+  GMainLoop *loop = g_main_loop_new(NULL, FALSE);
+  hark_window_when_drawn(win, quit_loop, loop);
+  g_main_loop_run(loop);
+  g_main_loop_unref(loop);
+  g_assert_true(hark_window_save_png(win, png, NULL));
+  g_free(png);
   /* The label's markup is valid Pango markup. */
   g_assert_true(pango_parse_markup(hark_message_row_get_markup(reply), -1, 0, NULL, NULL, NULL, NULL));
 

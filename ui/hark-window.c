@@ -237,8 +237,9 @@ list_conversations(HarkWindow *self)
     toast(self, error->message);
     g_error_free(error);
   }
-  adw_status_page_set_title(ADW_STATUS_PAGE(gtk_stack_get_child_by_name(self->sidebar_stack, "none")),
-                            searching ? _("No Chats Found") : _("No Chats Yet"));
+  AdwStatusPage *none = ADW_STATUS_PAGE(gtk_stack_get_child_by_name(self->sidebar_stack, "none"));
+  adw_status_page_set_title(none, searching ? _("No Chats Found") : _("No Chats Yet"));
+  adw_status_page_set_icon_name(none, searching ? "system-search-symbolic" : "io.github.hark.Hark-symbolic");
   gtk_stack_set_visible_child_name(self->sidebar_stack, n ? "list" : "none");
   for (GtkWidget *r = gtk_widget_get_first_child(GTK_WIDGET(self->conversation_list)); r;
        r = gtk_widget_get_next_sibling(r))
