@@ -95,27 +95,47 @@ should_abort(void *user_data)
   return st->job && g_cancellable_is_cancelled(st->job->cancellable);
 }
 
+/* A signal to emit on the main thread, posted by a worker. */
 typedef struct {
-  HarkChatController *self;
+  HarkChatController *self; /* ref */
+  guint signal;             /* SIG_REPLY_TEXT or SIG_INSTALL_PROGRESS */
   gint64 conversation_id;
+  double fraction;
   char *text;
-} text_piece;
+} main_signal;
 
 static void
-text_piece_free(gpointer data)
+main_signal_free(gpointer data)
 {
-  text_piece *p = data;
-  g_object_unref(p->self);
-  g_free(p->text);
-  g_free(p);
+  main_signal *m = data;
+  g_object_unref(m->self);
+  g_free(m->text);
+  g_free(m);
 }
 
 static gboolean
-emit_text_piece(gpointer data)
+emit_main_signal(gpointer data)
 {
-  text_piece *p = data;
-  g_signal_emit(p->self, signals[SIG_REPLY_TEXT], 0, p->conversation_id, p->text);
+  main_signal *m = data;
+  if (m->signal == SIG_REPLY_TEXT)
+    g_signal_emit(m->self, signals[SIG_REPLY_TEXT], 0, m->conversation_id, m->text);
+  else
+    g_signal_emit(m->self, signals[SIG_INSTALL_PROGRESS], 0, m->fraction, m->text);
   return G_SOURCE_REMOVE;
+}
+
+/* Copies what the worker reports and posts it to the main context. */
+static void
+post_signal(app_worker *w, HarkChatController *self, guint signal, gint64 conversation_id, double fraction,
+            char *text /* taken */)
+{
+  main_signal *m = g_new0(main_signal, 1);
+  m->self = g_object_ref(self);
+  m->signal = signal;
+  m->conversation_id = conversation_id;
+  m->fraction = fraction;
+  m->text = text;
+  app_worker_post(w, emit_main_signal, m, main_signal_free);
 }
 
 static void
@@ -126,11 +146,7 @@ on_text(const char *text, size_t len, void *user_data)
   if (!job || !len)
     return;
   job->began = TRUE;
-  text_piece *p = g_new0(text_piece, 1);
-  p->self = g_object_ref(job->self);
-  p->conversation_id = job->conversation_id;
-  p->text = g_strndup(text, len);
-  app_worker_post(st->worker, emit_text_piece, p, text_piece_free);
+  post_signal(st->worker, job->self, SIG_REPLY_TEXT, job->conversation_id, 0, g_strndup(text, len));
 }
 
 static void
@@ -502,38 +518,12 @@ typedef struct {
   GError *error;
 } install_job;
 
-typedef struct {
-  HarkChatController *self;
-  double fraction;
-  char *file;
-} install_progress;
-
-static void
-install_progress_free(gpointer data)
-{
-  install_progress *p = data;
-  g_object_unref(p->self);
-  g_free(p->file);
-  g_free(p);
-}
-
-static gboolean
-emit_install_progress(gpointer data)
-{
-  install_progress *p = data;
-  g_signal_emit(p->self, signals[SIG_INSTALL_PROGRESS], 0, p->fraction, p->file);
-  return G_SOURCE_REMOVE;
-}
-
 static void
 on_install_progress(const app_models_progress *pr, void *user_data)
 {
   install_job *job = user_data;
-  install_progress *p = g_new0(install_progress, 1);
-  p->self = g_object_ref(job->self);
-  p->fraction = pr->total ? CLAMP((double)pr->done / (double)pr->total, 0.0, 1.0) : 0.0;
-  p->file = g_strdup(pr->file);
-  app_worker_post(job->worker, emit_install_progress, p, install_progress_free);
+  double fraction = pr->total ? CLAMP((double)pr->done / (double)pr->total, 0.0, 1.0) : 0.0;
+  post_signal(job->worker, job->self, SIG_INSTALL_PROGRESS, 0, fraction, g_strdup(pr->file));
 }
 
 static gboolean

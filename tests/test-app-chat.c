@@ -133,16 +133,38 @@ greedy_controller(app_history *h)
   return c;
 }
 
+/* A new history with one empty conversation (returned) and a greedy controller on the test model. */
+static gint64
+setup(char **path, app_history **h, HarkChatController **c, ctx *x)
+{
+  *h = temp_history(path);
+  *c = greedy_controller(*h);
+  ctx_init(x, *c);
+  GError *error = NULL;
+  gint64 conv = app_history_new_conversation(*h, "", &error);
+  g_assert_no_error(error);
+  return conv;
+}
+
+static void
+teardown(char *path, app_history *h, HarkChatController *c, ctx *x)
+{
+  ctx_clear(x, c);
+  g_object_unref(c);
+  app_history_free(h);
+  g_unlink(path);
+  g_free(path);
+}
+
 static void
 test_stream_and_restore(void)
 {
   char *path;
-  app_history *h = temp_history(&path);
-  HarkChatController *c = greedy_controller(h);
+  app_history *h;
+  HarkChatController *c;
   ctx x;
-  ctx_init(&x, c);
+  gint64 conv = setup(&path, &h, &c, &x);
   GError *error = NULL;
-  gint64 conv = app_history_new_conversation(h, "", &error);
 
   gint64 id = send(c, &x, conv, "Hello there, how are you today?", NULL, NULL, &error);
   g_assert_no_error(error);
@@ -207,12 +229,8 @@ test_stream_and_restore(void)
   g_assert_cmpuint(msgs->len, ==, n);
   g_ptr_array_unref(msgs);
 
-  ctx_clear(&x, c);
-  g_object_unref(c);
-  app_history_free(h);
+  teardown(path, h, c, &x);
   g_free(want1), g_free(want2), g_free(want3);
-  g_unlink(path);
-  g_free(path);
 }
 
 /* A prompt whose greedy reply is long, so a stop lands in the middle of it. */
@@ -222,12 +240,11 @@ static void
 test_stop(void)
 {
   char *path;
-  app_history *h = temp_history(&path);
-  HarkChatController *c = greedy_controller(h);
+  app_history *h;
+  HarkChatController *c;
   ctx x;
-  ctx_init(&x, c);
+  gint64 conv = setup(&path, &h, &c, &x);
   GError *error = NULL;
-  gint64 conv = app_history_new_conversation(h, "", &error);
   char *full = engine_reply(NULL, LONG_PROMPT);
   g_test_message("the full reply has %ld characters", (long)strlen(full));
 
@@ -297,24 +314,19 @@ test_stop(void)
   g_assert_cmpint(hark_chat_controller_send_finish(c, first, NULL, &error), >, 0);
   g_assert_no_error(error);
 
-  ctx_clear(&x, c);
-  g_object_unref(c);
-  app_history_free(h);
+  teardown(path, h, c, &x);
   g_free(full);
-  g_unlink(path);
-  g_free(path);
 }
 
 static void
 test_model_errors(void)
 {
   char *path;
-  app_history *h = temp_history(&path);
-  HarkChatController *c = greedy_controller(h);
+  app_history *h;
+  HarkChatController *c;
   ctx x;
-  ctx_init(&x, c);
+  gint64 conv = setup(&path, &h, &c, &x);
   GError *error = NULL;
-  gint64 conv = app_history_new_conversation(h, "", &error);
 
   /* A catalog model that is not installed (XDG_DATA_HOME is empty here). */
   hark_chat_controller_set_model(c, HARK_CHAT_DEFAULT_MODEL);
@@ -360,11 +372,9 @@ test_model_errors(void)
   g_assert_error(error, APP_HISTORY_ERROR, APP_HISTORY_ERROR_NOT_FOUND);
   g_clear_error(&error);
 
-  ctx_clear(&x, c);
-  g_object_unref(c);
-  app_history_free(h);
-  g_unlink(junk), g_unlink(copy), g_unlink(path);
-  g_free(junk), g_free(copy), g_free(bytes), g_free(path);
+  teardown(path, h, c, &x);
+  g_unlink(junk), g_unlink(copy);
+  g_free(junk), g_free(copy), g_free(bytes);
 }
 
 static void
