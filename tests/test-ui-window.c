@@ -273,8 +273,13 @@ test_send_message(void)
   g_assert_cmpuint(hark_window_get_n_messages(win), ==, 0);
   hark_window_open_conversation(win, conv);
   g_assert_cmpuint(hark_window_get_n_messages(win), ==, 2);
-  g_assert_true(hark_message_row_get_text(hark_window_get_message(win, 1))[0] != '\0' ||
-                w.streamed->len == 0);
+  msgs = stored_messages(win);
+  for (guint i = 0; i < 2; i++) {
+    app_message *m = msgs->pdata[i];
+    g_assert_cmpstr(hark_message_row_get_role(hark_window_get_message(win, i)), ==, m->role);
+    g_assert_cmpstr(hark_message_row_get_text(hark_window_get_message(win, i)), ==, m->text);
+  }
+  g_ptr_array_unref(msgs);
 
   g_signal_handlers_disconnect_by_data(hark_window_get_chat(win), &w);
   g_string_free(w.streamed, TRUE);
@@ -359,15 +364,65 @@ test_search_and_delete(void)
   gtk_window_destroy(GTK_WINDOW(win));
 }
 
-/* ---- a process killed while it writes a reply ---- */
+static gboolean
+offers_reply(HarkMessageRow *row)
+{
+  GtkWidget *b = GTK_WIDGET(gtk_widget_get_template_child(GTK_WIDGET(row), HARK_TYPE_MESSAGE_ROW, "regenerate_button"));
+  return gtk_widget_get_visible(b);
+}
 
 static void
-child_first_piece(HarkChatController *chat, gint64 conv, const char *piece, int *seen)
+test_model_missing(void)
 {
-  if ((*seen)++ == 0) {
-    printf("streaming\n");
-    fflush(stdout);
+  if (!have_display) {
+    g_test_skip("no display (run under xvfb-run)");
+    return;
   }
+  HarkWindow *win = shown_window();
+  HarkChatController *chat = hark_window_get_chat(win);
+  /* A catalog model that is not installed (this test's XDG_DATA_HOME has none). */
+  hark_chat_controller_set_model(chat, "smollm2-135m-instruct");
+  type_and_send(win, "Is anyone there?");
+  wait_idle(win);
+  /* No reply row is left behind, nothing crashed, the message is kept and offers a reply. */
+  g_assert_cmpuint(hark_window_get_n_messages(win), ==, 1);
+  HarkMessageRow *msg = hark_window_get_message(win, 0);
+  g_assert_cmpstr(hark_message_row_get_role(msg), ==, "user");
+  g_assert_true(offers_reply(msg));
+  g_assert_true(gtk_widget_is_sensitive(child(win, "composer_view")));
+  GPtrArray *msgs = stored_messages(win);
+  g_assert_cmpuint(msgs->len, ==, 1);
+  g_ptr_array_unref(msgs);
+
+  /* With a model there, the same message gets its reply. */
+  hark_chat_controller_set_model(chat, model_path);
+  g_signal_emit_by_name(msg, "regenerate");
+  wait_idle(win);
+  g_assert_cmpuint(hark_window_get_n_messages(win), ==, 2);
+  HarkMessageRow *reply = hark_window_get_message(win, 1);
+  g_assert_cmpstr(hark_message_row_get_role(reply), ==, "assistant");
+  g_assert_true(offers_reply(reply));
+  g_assert_false(offers_reply(hark_window_get_message(win, 0)));
+  msgs = stored_messages(win);
+  g_assert_cmpuint(msgs->len, ==, 2);
+  g_assert_cmpstr(((app_message *)msgs->pdata[1])->text, ==, hark_message_row_get_text(reply));
+  g_ptr_array_unref(msgs);
+  gtk_window_destroy(GTK_WINDOW(win));
+}
+
+/* ---- a process killed while it writes a reply ---- */
+
+/* The reply streams: say so and hold the main thread, where replies are
+ * written to the history, until the parent kills the process. The worker
+ * goes on generating meanwhile, so the kill lands while a reply is being
+ * generated however fast the machine is. */
+G_GNUC_NORETURN static void
+child_first_piece(HarkChatController *chat, gint64 conv, const char *piece, gpointer data)
+{
+  printf("streaming\n");
+  fflush(stdout);
+  for (;;)
+    g_usleep(G_USEC_PER_SEC);
 }
 
 /* Sends a message, waits for its reply, sends a long one and says when its
@@ -378,8 +433,7 @@ child_generate(void)
   HarkWindow *win = shown_window();
   type_and_send(win, "first message");
   wait_idle(win);
-  int seen = 0;
-  g_signal_connect_after(hark_window_get_chat(win), "reply-text", G_CALLBACK(child_first_piece), &seen);
+  g_signal_connect_after(hark_window_get_chat(win), "reply-text", G_CALLBACK(child_first_piece), NULL);
   type_and_send(win, LONG_PROMPT);
   for (;;)
     g_main_context_iteration(NULL, TRUE);
@@ -525,6 +579,7 @@ main(int argc, char **argv)
   g_test_add_func("/ui/window/send-message", test_send_message);
   g_test_add_func("/ui/window/stop", test_stop);
   g_test_add_func("/ui/window/search-and-delete", test_search_and_delete);
+  g_test_add_func("/ui/window/model-missing", test_model_missing);
   g_test_add_func("/ui/window/kill-restart", test_kill_restart);
   int rc = g_test_run();
   remove_tree(tmp_home);

@@ -45,6 +45,8 @@ update(HarkMessageRow *self)
   gtk_widget_set_visible(GTK_WIDGET(self->actions), !self->streaming);
   gtk_widget_set_visible(GTK_WIDGET(self->stopped_label), self->stopped && !self->streaming);
   gtk_widget_set_visible(GTK_WIDGET(self->regenerate_button), self->can_regenerate && !self->streaming);
+  gtk_widget_set_tooltip_text(GTK_WIDGET(self->regenerate_button),
+                              !g_strcmp0(self->role, "user") ? _("Get a Reply") : _("Regenerate"));
 }
 
 HarkMessageRow *

@@ -90,7 +90,8 @@ scroll_to_end(HarkWindow *self)
   gtk_adjustment_set_value(adj, gtk_adjustment_get_upper(adj));
 }
 
-/* Only the last reply offers to be generated again, and not while one is written. */
+/* Only the last message offers a new reply (a reply again, or the reply a
+ * message never got), and not while one is written. */
 static void
 update_regenerate(HarkWindow *self)
 {
@@ -102,7 +103,7 @@ update_regenerate(HarkWindow *self)
     hark_message_row_set_can_regenerate(HARK_MESSAGE_ROW(c), FALSE);
     last = HARK_MESSAGE_ROW(c);
   }
-  if (last && !self->cancel && !g_strcmp0(hark_message_row_get_role(last), "assistant"))
+  if (last && !self->cancel)
     hark_message_row_set_can_regenerate(last, TRUE);
 }
 
@@ -592,8 +593,13 @@ install_done_cb(GObject *source, GAsyncResult *result, gpointer data)
     g_clear_object(&self->install_toast);
   }
   g_clear_object(&self->install_cancel);
-  if (ok) {
-    toast(self, _("Model installed; send your message again or regenerate the reply"));
+  GtkWidget *last = gtk_widget_get_last_child(GTK_WIDGET(self->message_list));
+  if (ok && last && HARK_IS_MESSAGE_ROW(last) && !g_strcmp0(hark_message_row_get_role(HARK_MESSAGE_ROW(last)), "user")) {
+    /* The message that found no model gets its reply now. */
+    toast(self, _("Model installed"));
+    regenerate_cb(self);
+  } else if (ok) {
+    toast(self, _("Model installed"));
   } else if (!g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
     char *msg = g_strdup_printf(_("The model could not be installed: %s"), error->message);
     toast(self, msg);
