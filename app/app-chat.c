@@ -41,6 +41,11 @@ typedef struct chat_job {
   GError *error;
   char *loaded; /* a model was loaded: its description */
   GPtrArray *notices;
+  /* Reply text not yet shown: pieces that come faster than the main loop
+   * takes them are joined, so the window never lags behind the model. */
+  GMutex lock;
+  GString *pending;
+  gboolean flush_posted;
 } chat_job;
 
 typedef struct {
@@ -95,47 +100,54 @@ should_abort(void *user_data)
   return st->job && g_cancellable_is_cancelled(st->job->cancellable);
 }
 
-/* A signal to emit on the main thread, posted by a worker. */
+/* Install progress to emit on the main thread, posted by the installer. */
 typedef struct {
   HarkChatController *self; /* ref */
-  guint signal;             /* SIG_REPLY_TEXT or SIG_INSTALL_PROGRESS */
-  gint64 conversation_id;
   double fraction;
   char *text;
-} main_signal;
+} install_progress;
 
 static void
-main_signal_free(gpointer data)
+install_progress_free(gpointer data)
 {
-  main_signal *m = data;
+  install_progress *m = data;
   g_object_unref(m->self);
   g_free(m->text);
   g_free(m);
 }
 
 static gboolean
-emit_main_signal(gpointer data)
+emit_install_progress(gpointer data)
 {
-  main_signal *m = data;
-  if (m->signal == SIG_REPLY_TEXT)
-    g_signal_emit(m->self, signals[SIG_REPLY_TEXT], 0, m->conversation_id, m->text);
-  else
-    g_signal_emit(m->self, signals[SIG_INSTALL_PROGRESS], 0, m->fraction, m->text);
+  install_progress *m = data;
+  g_signal_emit(m->self, signals[SIG_INSTALL_PROGRESS], 0, m->fraction, m->text);
   return G_SOURCE_REMOVE;
 }
 
-/* Copies what the worker reports and posts it to the main context. */
+/* Copies what the installer reports and posts it to the main context. */
 static void
-post_signal(app_worker *w, HarkChatController *self, guint signal, gint64 conversation_id, double fraction,
-            char *text /* taken */)
+post_progress(app_worker *w, HarkChatController *self, double fraction, char *text /* taken */)
 {
-  main_signal *m = g_new0(main_signal, 1);
+  install_progress *m = g_new0(install_progress, 1);
   m->self = g_object_ref(self);
-  m->signal = signal;
-  m->conversation_id = conversation_id;
   m->fraction = fraction;
   m->text = text;
-  app_worker_post(w, emit_main_signal, m, main_signal_free);
+  app_worker_post(w, emit_install_progress, m, install_progress_free);
+}
+
+static gboolean
+flush_text(gpointer data)
+{
+  struct chat_job *job = data;
+  g_mutex_lock(&job->lock);
+  char *text = g_strndup(job->pending->str, job->pending->len);
+  g_string_truncate(job->pending, 0);
+  job->flush_posted = FALSE;
+  g_mutex_unlock(&job->lock);
+  if (text[0])
+    g_signal_emit(job->self, signals[SIG_REPLY_TEXT], 0, job->conversation_id, text);
+  g_free(text);
+  return G_SOURCE_REMOVE;
 }
 
 static void
@@ -146,7 +158,14 @@ on_text(const char *text, size_t len, void *user_data)
   if (!job || !len)
     return;
   job->began = TRUE;
-  post_signal(st->worker, job->self, SIG_REPLY_TEXT, job->conversation_id, 0, g_strndup(text, len));
+  g_mutex_lock(&job->lock);
+  g_string_append_len(job->pending, text, (gssize)len);
+  gboolean post = !job->flush_posted;
+  job->flush_posted = TRUE;
+  g_mutex_unlock(&job->lock);
+  /* The job outlives this post: its own end is posted after it. */
+  if (post)
+    app_worker_post(st->worker, flush_text, job, NULL);
 }
 
 static void
@@ -297,6 +316,8 @@ chat_job_free(gpointer data)
   g_ptr_array_unref(job->roles);
   g_ptr_array_unref(job->texts);
   g_ptr_array_unref(job->notices);
+  g_string_free(job->pending, TRUE);
+  g_mutex_clear(&job->lock);
   g_clear_error(&job->error);
   g_free(job);
 }
@@ -365,6 +386,8 @@ start_job(HarkChatController *self, GTask *task, GCancellable *cancellable, gint
   job->roles = g_ptr_array_new_with_free_func(g_free);
   job->texts = g_ptr_array_new_with_free_func(g_free);
   job->notices = g_ptr_array_new_with_free_func(g_free);
+  g_mutex_init(&job->lock);
+  job->pending = g_string_new(NULL);
   for (guint i = 0; i < n_before; i++) {
     const app_message *m = messages->pdata[i];
     g_ptr_array_add(job->roles, g_strdup(m->role));
@@ -523,7 +546,7 @@ on_install_progress(const app_models_progress *pr, void *user_data)
 {
   install_job *job = user_data;
   double fraction = pr->total ? CLAMP((double)pr->done / (double)pr->total, 0.0, 1.0) : 0.0;
-  post_signal(job->worker, job->self, SIG_INSTALL_PROGRESS, 0, fraction, g_strdup(pr->file));
+  post_progress(job->worker, job->self, fraction, g_strdup(pr->file));
 }
 
 static gboolean
