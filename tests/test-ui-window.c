@@ -271,8 +271,13 @@ test_send_message(void)
   gint64 conv = hark_window_get_conversation(win);
   gtk_widget_activate_action(GTK_WIDGET(win), "win.new-chat", NULL);
   g_assert_cmpuint(hark_window_get_n_messages(win), ==, 0);
+  g_assert_null(gtk_list_box_get_selected_row(GTK_LIST_BOX(child(win, "conversation_list"))));
   hark_window_open_conversation(win, conv);
   g_assert_cmpuint(hark_window_get_n_messages(win), ==, 2);
+  /* The sidebar shows which one it is. */
+  GtkListBoxRow *sel = gtk_list_box_get_selected_row(GTK_LIST_BOX(child(win, "conversation_list")));
+  g_assert_nonnull(sel);
+  g_assert_cmpint(*(gint64 *)g_object_get_data(G_OBJECT(sel), "conversation"), ==, conv);
   msgs = stored_messages(win);
   for (guint i = 0; i < 2; i++) {
     app_message *m = msgs->pdata[i];

@@ -163,7 +163,6 @@ conversation_row(gint64 id, const char *title, const char *subtitle)
   gtk_widget_set_margin_bottom(box, 6);
   GtkWidget *row = gtk_list_box_row_new();
   gtk_list_box_row_set_child(GTK_LIST_BOX_ROW(row), box);
-  g_object_set_data(G_OBJECT(row), "conversation-id", GINT_TO_POINTER(0));
   gint64 *idp = g_new(gint64, 1);
   *idp = id;
   g_object_set_data_full(G_OBJECT(row), "conversation", idp, g_free);
@@ -195,6 +194,19 @@ snippet_markup(const char *snippet)
   }
   g_free(esc);
   return g_string_free(s, FALSE);
+}
+
+/* The sidebar highlights the conversation shown (none for a new chat). */
+static void
+select_current(HarkWindow *self)
+{
+  self->listing = TRUE;
+  gtk_list_box_unselect_all(self->conversation_list);
+  for (GtkWidget *r = gtk_widget_get_first_child(GTK_WIDGET(self->conversation_list)); r;
+       r = gtk_widget_get_next_sibling(r))
+    if (self->conversation && row_conversation(GTK_LIST_BOX_ROW(r)) == self->conversation)
+      gtk_list_box_select_row(self->conversation_list, GTK_LIST_BOX_ROW(r));
+  self->listing = FALSE;
 }
 
 static void
@@ -242,11 +254,8 @@ list_conversations(HarkWindow *self)
   adw_status_page_set_title(none, searching ? _("No Chats Found") : _("No Chats Yet"));
   adw_status_page_set_icon_name(none, searching ? "system-search-symbolic" : "io.github.hark.Hark-symbolic");
   gtk_stack_set_visible_child_name(self->sidebar_stack, n ? "list" : "none");
-  for (GtkWidget *r = gtk_widget_get_first_child(GTK_WIDGET(self->conversation_list)); r;
-       r = gtk_widget_get_next_sibling(r))
-    if (row_conversation(GTK_LIST_BOX_ROW(r)) == self->conversation && self->conversation)
-      gtk_list_box_select_row(self->conversation_list, GTK_LIST_BOX_ROW(r));
   self->listing = FALSE;
+  select_current(self);
 }
 
 static void
@@ -295,10 +304,7 @@ hark_window_open_conversation(HarkWindow *self, gint64 id)
   update_regenerate(self);
   update_title(self);
   update_buttons(self);
-  self->listing = TRUE;
-  if (!id)
-    gtk_list_box_unselect_all(self->conversation_list);
-  self->listing = FALSE;
+  select_current(self);
   scroll_to_end(self);
 }
 
@@ -857,6 +863,8 @@ hark_window_init(HarkWindow *self)
 
   list_conversations(self);
   hark_window_open_conversation(self, 0);
+  /* Narrow (folded), the window opens on the chat; Back shows the list. */
+  adw_leaflet_set_visible_child_name(self->leaflet, "chat");
   gtk_widget_grab_focus(GTK_WIDGET(self->composer_view));
 }
 
