@@ -415,6 +415,60 @@ test_model_missing(void)
   gtk_window_destroy(GTK_WINDOW(win));
 }
 
+static void
+delete_at_first_piece(HarkChatController *chat, gint64 conv, const char *piece, HarkWindow *win)
+{
+  GError *error = NULL;
+  g_signal_handlers_disconnect_by_func(chat, delete_at_first_piece, win);
+  g_assert_true(hark_window_delete_conversation(win, conv, &error));
+  g_assert_no_error(error);
+}
+
+static void
+destroy_at_first_piece(HarkChatController *chat, gint64 conv, const char *piece, HarkWindow *win)
+{
+  g_signal_handlers_disconnect_by_func(chat, destroy_at_first_piece, win);
+  gtk_window_destroy(GTK_WINDOW(win));
+}
+
+/* Deleting the chat a reply is written for, or closing the window, stops
+ * the reply; nothing is written for it and nothing breaks. */
+static void
+test_gone_while_writing(void)
+{
+  if (!have_display) {
+    g_test_skip("no display (run under xvfb-run)");
+    return;
+  }
+  HarkWindow *win = shown_window();
+  HarkChatController *chat = g_object_ref(hark_window_get_chat(win));
+  app_history *h = hark_chat_controller_get_history(chat);
+  g_signal_connect_after(chat, "reply-text", G_CALLBACK(delete_at_first_piece), win);
+  type_and_send(win, LONG_PROMPT);
+  gint64 conv = hark_window_get_conversation(win);
+  wait_idle(win);
+  g_assert_cmpint(hark_window_get_conversation(win), ==, 0);
+  g_assert_cmpuint(hark_window_get_n_messages(win), ==, 0);
+  GError *error = NULL;
+  g_assert_null(app_history_get_conversation(h, conv, &error));
+  g_assert_error(error, APP_HISTORY_ERROR, APP_HISTORY_ERROR_NOT_FOUND);
+  g_clear_error(&error);
+  /* The window still chats. */
+  type_and_send(win, "still there?");
+  wait_idle(win);
+  g_assert_cmpuint(hark_window_get_n_messages(win), ==, 2);
+  g_assert_false(hark_message_row_get_streaming(hark_window_get_message(win, 1)));
+
+  g_signal_connect_after(chat, "reply-text", G_CALLBACK(destroy_at_first_piece), win);
+  type_and_send(win, LONG_PROMPT);
+  gint64 until = g_get_monotonic_time() + 60 * G_USEC_PER_SEC;
+  while (hark_chat_controller_get_busy(chat)) {
+    g_assert_cmpint(g_get_monotonic_time(), <, until);
+    g_main_context_iteration(NULL, TRUE);
+  }
+  g_object_unref(chat);
+}
+
 /* ---- a process killed while it writes a reply ---- */
 
 /* The reply streams: say so and hold the main thread, where replies are
@@ -585,6 +639,7 @@ main(int argc, char **argv)
   g_test_add_func("/ui/window/stop", test_stop);
   g_test_add_func("/ui/window/search-and-delete", test_search_and_delete);
   g_test_add_func("/ui/window/model-missing", test_model_missing);
+  g_test_add_func("/ui/window/gone-while-writing", test_gone_while_writing);
   g_test_add_func("/ui/window/kill-restart", test_kill_restart);
   int rc = g_test_run();
   remove_tree(tmp_home);
