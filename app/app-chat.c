@@ -6,22 +6,41 @@
 #include <string.h>
 
 #include "app-models.h"
+#include "app-vision.h"
 #include "app-worker.h"
 #include "kern-weights.h"
 #include "llm-model.h"
 #include "llm-session.h"
 
-/* What the worker thread owns: the loaded model and its session. */
+/* What every model worker's state starts with: the engine's callbacks get it. */
 typedef struct {
   app_worker *worker;
+  struct chat_job *job; /* the job running now, for on_text and should_abort */
+} job_slot;
+
+/* What the chat worker thread owns: the loaded model and its session. */
+typedef struct {
+  job_slot slot;
   char *gguf; /* the loaded model's file */
   llm_model *model;
   llm_session *session;
   char *system; /* the session's configuration, to see when it must be made again */
   double temperature;
   int n_predict;
-  struct chat_job *job; /* the job running now, for on_text and should_abort */
 } chat_state;
+
+/* What the vision worker thread owns: the image model, and which
+ * conversation its session holds (app_vision cannot be given old turns, so a
+ * conversation it does not hold is asked again with all its images). */
+typedef struct {
+  job_slot slot;
+  app_vision *v;
+  char *model, *system; /* its configuration, to see when it must be opened again */
+  double temperature;
+  int n_predict;
+  gint64 conversation; /* 0: none */
+  guint n_synced;      /* messages of it the session holds */
+} vision_state;
 
 /* One reply: made on the main thread, run on the worker, finished on the main thread. */
 typedef struct chat_job {
@@ -35,6 +54,11 @@ typedef struct chat_job {
   int n_predict;
   GPtrArray *roles, *texts; /* the conversation before the user message */
   char *user_text;
+  /* Image conversations (some user message has images) go to the vision model. */
+  gboolean vision;
+  GPtrArray *all_images; /* every image of the conversation, this message's last */
+  guint n_new_images;    /* how many of them this message brings */
+  GString *streamed;     /* all the reply's text so far (app_vision returns none when stopped) */
   /* Set on the worker. */
   char *reply;
   gboolean began; /* some text came */
@@ -61,12 +85,15 @@ struct _HarkChatController {
   double temperature;
   int n_predict;
   GCancellable *running; /* the current reply's, or NULL */
+  app_worker *vision_worker; /* made on the first image message */
+  char *vision_model;
+  char *missing_model; /* the last model a reply found not installed */
   app_worker *installer; /* made on the first install */
 };
 
 G_DEFINE_FINAL_TYPE(HarkChatController, hark_chat_controller, G_TYPE_OBJECT)
 
-enum { PROP_0, PROP_MODEL, PROP_SYSTEM_PROMPT, PROP_TEMPERATURE, PROP_N_PREDICT, PROP_BUSY, N_PROPS };
+enum { PROP_0, PROP_MODEL, PROP_VISION_MODEL, PROP_SYSTEM_PROMPT, PROP_TEMPERATURE, PROP_N_PREDICT, PROP_BUSY, N_PROPS };
 static GParamSpec *props[N_PROPS];
 
 enum { SIG_REPLY_TEXT, SIG_HISTORY_CHANGED, SIG_NOTICE, SIG_MODEL_LOADED, SIG_INSTALL_PROGRESS, N_SIGNALS };
@@ -96,8 +123,8 @@ state_free(gpointer data)
 static int
 should_abort(void *user_data)
 {
-  chat_state *st = user_data;
-  return st->job && g_cancellable_is_cancelled(st->job->cancellable);
+  job_slot *slot = user_data;
+  return slot->job && g_cancellable_is_cancelled(slot->job->cancellable);
 }
 
 /* Install progress to emit on the main thread, posted by the installer. */
@@ -153,11 +180,12 @@ flush_text(gpointer data)
 static void
 on_text(const char *text, size_t len, void *user_data)
 {
-  chat_state *st = user_data;
-  chat_job *job = st->job;
+  job_slot *slot = user_data;
+  chat_job *job = slot->job;
   if (!job || !len)
     return;
   job->began = TRUE;
+  g_string_append_len(job->streamed, text, (gssize)len);
   g_mutex_lock(&job->lock);
   g_string_append_len(job->pending, text, (gssize)len);
   gboolean post = !job->flush_posted;
@@ -165,15 +193,15 @@ on_text(const char *text, size_t len, void *user_data)
   g_mutex_unlock(&job->lock);
   /* The job outlives this post: its own end is posted after it. */
   if (post)
-    app_worker_post(st->worker, flush_text, job, NULL);
+    app_worker_post(slot->worker, flush_text, job, NULL);
 }
 
 static void
 on_warning(const char *msg, void *user_data)
 {
-  chat_state *st = user_data;
-  if (st->job)
-    g_ptr_array_add(st->job->notices, g_strdup(msg));
+  job_slot *slot = user_data;
+  if (slot->job)
+    g_ptr_array_add(slot->job->notices, g_strdup(msg));
 }
 
 /* Context for a chat: the model's own length up to 8192 positions (longer
@@ -273,7 +301,7 @@ run_chat(gpointer state, gpointer data)
 {
   chat_state *st = state;
   chat_job *job = data;
-  st->job = job;
+  st->slot.job = job;
   if (g_cancellable_set_error_if_cancelled(job->cancellable, &job->error))
     goto out;
   if (!ensure_model(st, job) || !ensure_session(st, job))
@@ -299,8 +327,79 @@ run_chat(gpointer state, gpointer data)
   else if (rc != 0)
     g_set_error(&job->error, G_IO_ERROR, G_IO_ERROR_FAILED, "%s", llm_session_errmsg(st->session));
 out:
-  st->job = NULL;
-  app_worker_post(st->worker, job_done_on_main, job, chat_job_free);
+  st->slot.job = NULL;
+  app_worker_post(st->slot.worker, job_done_on_main, job, chat_job_free);
+}
+
+static void
+vision_state_free(gpointer data)
+{
+  vision_state *vs = data;
+  app_vision_free(vs->v);
+  g_free(vs->model);
+  g_free(vs->system);
+  g_free(vs);
+}
+
+/* Opens the image model unless the one open has this job's configuration
+ * (app_vision takes its sampling and callbacks when opened). */
+static gboolean
+ensure_vision(vision_state *vs, chat_job *job)
+{
+  if (vs->v && !g_strcmp0(vs->model, job->model) && !g_strcmp0(vs->system, job->system) &&
+      vs->temperature == job->temperature && vs->n_predict == job->n_predict)
+    return TRUE;
+  g_clear_pointer(&vs->v, app_vision_free);
+  vs->conversation = 0;
+  app_vision_params vp = app_vision_default_params();
+  vp.model = job->model;
+  vp.system = job->system;
+  vp.n_predict = job->n_predict;
+  vp.sampling.temperature = (float)job->temperature;
+  vp.on_text = on_text;
+  vp.on_warning = on_warning;
+  vp.should_abort = should_abort;
+  vp.user_data = vs;
+  vs->v = app_vision_open(&vp, &job->error);
+  if (!vs->v)
+    return FALSE;
+  g_free(vs->model);
+  vs->model = g_strdup(job->model);
+  g_free(vs->system);
+  vs->system = g_strdup(job->system);
+  vs->temperature = job->temperature;
+  vs->n_predict = job->n_predict;
+  job->loaded = g_strdup(app_vision_describe(vs->v));
+  return TRUE;
+}
+
+static void
+run_vision(gpointer state, gpointer data)
+{
+  vision_state *vs = state;
+  chat_job *job = data;
+  vs->slot.job = job;
+  if (g_cancellable_set_error_if_cancelled(job->cancellable, &job->error) || !ensure_vision(vs, job))
+    goto out;
+  /* A follow-up when the session holds exactly the conversation before this
+   * message; else the conversation's images are read again with the question. */
+  gboolean follow_up = vs->conversation == job->conversation_id && vs->n_synced == job->roles->len;
+  guint first = follow_up ? job->all_images->len - job->n_new_images : 0;
+  if (!follow_up)
+    app_vision_forget(vs->v);
+  vs->conversation = 0;
+  char *answer = NULL;
+  if (app_vision_ask(vs->v, (const char *const *)job->all_images->pdata + first, (int)(job->all_images->len - first),
+                     job->user_text, &answer, NULL, &job->error)) {
+    job->reply = answer;
+    vs->conversation = job->conversation_id;
+    vs->n_synced = job->roles->len + 2;
+  } else if (g_error_matches(job->error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
+    job->reply = g_strdup(job->streamed->str);
+  }
+out:
+  vs->slot.job = NULL;
+  app_worker_post(vs->slot.worker, job_done_on_main, job, chat_job_free);
 }
 
 /* ---- main thread ---- */
@@ -316,6 +415,9 @@ chat_job_free(gpointer data)
   g_ptr_array_unref(job->roles);
   g_ptr_array_unref(job->texts);
   g_ptr_array_unref(job->notices);
+  if (job->all_images)
+    g_ptr_array_unref(job->all_images);
+  g_string_free(job->streamed, TRUE);
   g_string_free(job->pending, TRUE);
   g_mutex_clear(&job->lock);
   g_clear_error(&job->error);
@@ -342,6 +444,10 @@ job_done_on_main(gpointer data)
     g_signal_emit(self, signals[SIG_NOTICE], 0, (const char *)job->notices->pdata[i]);
 
   gboolean stopped = g_error_matches(job->error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  if (g_error_matches(job->error, APP_MODELS_ERROR, APP_MODELS_ERROR_NOT_INSTALLED)) {
+    g_free(self->missing_model);
+    self->missing_model = g_strdup(job->model);
+  }
   gint64 id = 0;
   GError *error = NULL;
   if ((!job->error || (stopped && job->began)) && job->reply) {
@@ -368,18 +474,46 @@ job_done_on_main(gpointer data)
   return G_SOURCE_REMOVE;
 }
 
-/* A job for the reply to `user_text` after messages[0..n_before). */
+/* A job for the reply to `user_text` (with `images`, paths, NULL-terminated,
+ * may be NULL) after messages[0..n_before). */
 static void
 start_job(HarkChatController *self, GTask *task, GCancellable *cancellable, gint64 conversation_id,
-          GPtrArray *messages, guint n_before, const char *user_text, gint64 replace_id)
+          GPtrArray *messages, guint n_before, const char *user_text, const char *const *images, gint64 replace_id)
 {
+  GError *error = NULL;
+  GPtrArray *all_images = g_ptr_array_new_with_free_func(g_free);
+  for (guint i = 0; i < n_before; i++) {
+    const app_message *m = messages->pdata[i];
+    for (guint k = 0; k < m->attachments->len; k++)
+      g_ptr_array_add(all_images, g_strdup(((app_attachment *)m->attachments->pdata[k])->path));
+  }
+  guint n_new = images ? g_strv_length((char **)images) : 0;
+  for (guint k = 0; k < n_new; k++)
+    g_ptr_array_add(all_images, g_strdup(images[k]));
+  gboolean vision = all_images->len > 0;
+  if (vision && !self->vision_worker) {
+    vision_state *vs = g_new0(vision_state, 1);
+    self->vision_worker = app_worker_new("hark-vision", vs, vision_state_free, &error);
+    if (!self->vision_worker) {
+      g_free(vs);
+      g_ptr_array_unref(all_images);
+      g_task_return_error(task, error);
+      return;
+    }
+    vs->slot.worker = self->vision_worker;
+  }
+
   chat_job *job = g_new0(chat_job, 1);
   job->self = g_object_ref(self);
   job->task = g_object_ref(task);
   job->cancellable = cancellable ? g_object_ref(cancellable) : g_cancellable_new();
   job->conversation_id = conversation_id;
   job->replace_id = replace_id;
-  job->model = g_strdup(self->model && self->model[0] ? self->model : HARK_CHAT_DEFAULT_MODEL);
+  job->vision = vision;
+  job->all_images = all_images;
+  job->n_new_images = n_new;
+  job->streamed = g_string_new(NULL);
+  job->model = g_strdup(vision ? hark_chat_controller_get_vision_model(self) : hark_chat_controller_get_model(self));
   job->system = self->system && self->system[0] ? g_strdup(self->system) : NULL;
   job->temperature = self->temperature;
   job->n_predict = self->n_predict;
@@ -395,7 +529,10 @@ start_job(HarkChatController *self, GTask *task, GCancellable *cancellable, gint
   }
   job->user_text = g_strdup(user_text);
   set_busy(self, job->cancellable);
-  app_worker_push(self->worker, run_chat, job);
+  if (vision)
+    app_worker_push(self->vision_worker, run_vision, job);
+  else
+    app_worker_push(self->worker, run_chat, job);
 }
 
 static GTask *
@@ -442,7 +579,8 @@ hark_chat_controller_title_for(const char *text)
 
 void
 hark_chat_controller_send_async(HarkChatController *self, gint64 conversation_id, const char *text,
-                                GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+                                const char *const *images, GCancellable *cancellable, GAsyncReadyCallback callback,
+                                gpointer user_data)
 {
   g_return_if_fail(HARK_IS_CHAT_CONTROLLER(self));
   g_return_if_fail(text != NULL);
@@ -460,11 +598,11 @@ hark_chat_controller_send_async(HarkChatController *self, gint64 conversation_id
     g_free(title);
   }
   app_conversation_free(conv);
-  if (!app_history_add_message(self->history, conversation_id, "user", text, FALSE, NULL, &error) ||
+  if (!app_history_add_message(self->history, conversation_id, "user", text, FALSE, images, &error) ||
       !(messages = app_history_messages(self->history, conversation_id, &error)))
     goto fail;
   g_signal_emit(self, signals[SIG_HISTORY_CHANGED], 0, conversation_id);
-  start_job(self, task, cancellable, conversation_id, messages, messages->len - 1, text, 0);
+  start_job(self, task, cancellable, conversation_id, messages, messages->len - 1, text, images, 0);
   goto out;
 fail:
   g_task_return_error(task, error);
@@ -509,11 +647,17 @@ hark_chat_controller_regenerate_async(HarkChatController *self, gint64 conversat
   }
   guint n = messages->len;
   const app_message *last = n ? messages->pdata[n - 1] : NULL;
-  if (last && !strcmp(last->role, "user")) {
-    start_job(self, task, cancellable, conversation_id, messages, n - 1, last->text, 0);
-  } else if (n >= 2 && !strcmp(((app_message *)messages->pdata[n - 2])->role, "user")) {
-    start_job(self, task, cancellable, conversation_id, messages, n - 2,
-              ((app_message *)messages->pdata[n - 2])->text, last->id);
+  const app_message *user = last && !strcmp(last->role, "user") ? last
+                            : n >= 2 && !strcmp(((app_message *)messages->pdata[n - 2])->role, "user")
+                              ? messages->pdata[n - 2]
+                              : NULL;
+  if (user) {
+    char **images = g_new0(char *, user->attachments->len + 1);
+    for (guint k = 0; k < user->attachments->len; k++)
+      images[k] = ((app_attachment *)user->attachments->pdata[k])->path;
+    start_job(self, task, cancellable, conversation_id, messages, user == last ? n - 1 : n - 2, user->text,
+              (const char *const *)images, user == last ? 0 : last->id);
+    g_free(images);
   } else {
     g_task_return_new_error(task, APP_HISTORY_ERROR, APP_HISTORY_ERROR_INVALID,
                             "the conversation has no reply to generate again");
@@ -591,8 +735,15 @@ run_install(gpointer state, gpointer data)
   app_worker_post(job->worker, install_done_on_main, job, install_job_free);
 }
 
+const char *
+hark_chat_controller_get_missing_model(HarkChatController *self)
+{
+  g_return_val_if_fail(HARK_IS_CHAT_CONTROLLER(self), NULL);
+  return self->missing_model;
+}
+
 void
-hark_chat_controller_install_model_async(HarkChatController *self, GCancellable *cancellable,
+hark_chat_controller_install_model_async(HarkChatController *self, const char *model, GCancellable *cancellable,
                                          GAsyncReadyCallback callback, gpointer user_data)
 {
   g_return_if_fail(HARK_IS_CHAT_CONTROLLER(self));
@@ -608,7 +759,7 @@ hark_chat_controller_install_model_async(HarkChatController *self, GCancellable 
   job->self = g_object_ref(self);
   job->task = task;
   job->worker = self->installer;
-  job->model = g_strdup(hark_chat_controller_get_model(self));
+  job->model = g_strdup(model ? model : hark_chat_controller_get_model(self));
   app_worker_push(self->installer, run_install, job);
 }
 
@@ -635,7 +786,7 @@ hark_chat_controller_new(app_history *history, GError **error)
     g_object_unref(self);
     return NULL;
   }
-  self->state->worker = self->worker;
+  self->state->slot.worker = self->worker;
   return self;
 }
 
@@ -655,6 +806,24 @@ hark_chat_controller_set_model(HarkChatController *self, const char *model)
   g_free(self->model);
   self->model = g_strdup(model);
   g_object_notify_by_pspec(G_OBJECT(self), props[PROP_MODEL]);
+}
+
+void
+hark_chat_controller_set_vision_model(HarkChatController *self, const char *model)
+{
+  g_return_if_fail(HARK_IS_CHAT_CONTROLLER(self));
+  if (!g_strcmp0(self->vision_model, model))
+    return;
+  g_free(self->vision_model);
+  self->vision_model = g_strdup(model);
+  g_object_notify_by_pspec(G_OBJECT(self), props[PROP_VISION_MODEL]);
+}
+
+const char *
+hark_chat_controller_get_vision_model(HarkChatController *self)
+{
+  g_return_val_if_fail(HARK_IS_CHAT_CONTROLLER(self), NULL);
+  return self->vision_model && self->vision_model[0] ? self->vision_model : HARK_VISION_DEFAULT_MODEL;
 }
 
 const char *
@@ -679,6 +848,7 @@ hark_chat_controller_dispose(GObject *object)
    * frees the model on its own thread. */
   g_clear_pointer(&self->worker, app_worker_free);
   g_clear_pointer(&self->installer, app_worker_free);
+  g_clear_pointer(&self->vision_worker, app_worker_free);
   self->state = NULL;
   g_clear_object(&self->running);
   G_OBJECT_CLASS(hark_chat_controller_parent_class)->dispose(object);
@@ -689,6 +859,8 @@ hark_chat_controller_finalize(GObject *object)
 {
   HarkChatController *self = HARK_CHAT_CONTROLLER(object);
   g_free(self->model);
+  g_free(self->vision_model);
+  g_free(self->missing_model);
   g_free(self->system);
   G_OBJECT_CLASS(hark_chat_controller_parent_class)->finalize(object);
 }
@@ -699,6 +871,7 @@ hark_chat_controller_get_property(GObject *object, guint id, GValue *value, GPar
   HarkChatController *self = HARK_CHAT_CONTROLLER(object);
   switch (id) {
   case PROP_MODEL: g_value_set_string(value, hark_chat_controller_get_model(self)); break;
+  case PROP_VISION_MODEL: g_value_set_string(value, hark_chat_controller_get_vision_model(self)); break;
   case PROP_SYSTEM_PROMPT: g_value_set_string(value, self->system); break;
   case PROP_TEMPERATURE: g_value_set_double(value, self->temperature); break;
   case PROP_N_PREDICT: g_value_set_int(value, self->n_predict); break;
@@ -713,6 +886,7 @@ hark_chat_controller_set_property(GObject *object, guint id, const GValue *value
   HarkChatController *self = HARK_CHAT_CONTROLLER(object);
   switch (id) {
   case PROP_MODEL: hark_chat_controller_set_model(self, g_value_get_string(value)); break;
+  case PROP_VISION_MODEL: hark_chat_controller_set_vision_model(self, g_value_get_string(value)); break;
   case PROP_SYSTEM_PROMPT:
     g_free(self->system);
     self->system = g_value_dup_string(value);
@@ -733,6 +907,7 @@ hark_chat_controller_class_init(HarkChatControllerClass *klass)
   oc->set_property = hark_chat_controller_set_property;
   GParamFlags rw = G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY;
   props[PROP_MODEL] = g_param_spec_string("model", NULL, NULL, HARK_CHAT_DEFAULT_MODEL, rw);
+  props[PROP_VISION_MODEL] = g_param_spec_string("vision-model", NULL, NULL, HARK_VISION_DEFAULT_MODEL, rw);
   props[PROP_SYSTEM_PROMPT] = g_param_spec_string("system-prompt", NULL, NULL, NULL,
                                                   G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
   props[PROP_TEMPERATURE] = g_param_spec_double("temperature", NULL, NULL, 0, 2, 0.7,

@@ -32,8 +32,9 @@ G_BEGIN_DECLS
 #define HARK_TYPE_CHAT_CONTROLLER (hark_chat_controller_get_type())
 G_DECLARE_FINAL_TYPE(HarkChatController, hark_chat_controller, HARK, CHAT_CONTROLLER, GObject)
 
-/* The chat model when neither the caller nor the settings name one. */
+/* The models when neither the caller nor the settings name one. */
 #define HARK_CHAT_DEFAULT_MODEL "smollm2-135m-instruct"
+#define HARK_VISION_DEFAULT_MODEL "llava-1.5-7b"
 
 /* history: borrowed; it must outlive the controller. NULL with an error when
  * the worker thread cannot be started. */
@@ -42,6 +43,8 @@ app_history *hark_chat_controller_get_history(HarkChatController *self);
 
 /* Properties (all take effect with the next reply):
  *   "model"          catalog name, GGUF file or model directory
+ *   "vision-model"   the same for conversations with images (a LLaVA-style
+ *                    model with its mmproj beside it, see app-vision.h)
  *   "system-prompt"  NULL or "": the model's own
  *   "temperature"    0: greedy (the same reply every time)
  *   "n-predict"      most tokens per reply; 0: until the turn ends
@@ -54,13 +57,26 @@ app_history *hark_chat_controller_get_history(HarkChatController *self);
  *   "model-loaded" (const char *description): a model was loaded */
 void hark_chat_controller_set_model(HarkChatController *self, const char *model);
 const char *hark_chat_controller_get_model(HarkChatController *self);
+void hark_chat_controller_set_vision_model(HarkChatController *self, const char *model);
+const char *hark_chat_controller_get_vision_model(HarkChatController *self);
+/* The model the last reply found not installed (for an install offer), or NULL. */
+const char *hark_chat_controller_get_missing_model(HarkChatController *self);
 gboolean hark_chat_controller_get_busy(HarkChatController *self);
 
 /* Writes `text` as a user message of `conversation_id` (titling an untitled
- * conversation after it) and generates the reply. The reply's pieces come
- * through "reply-text"; cancelling `cancellable` stops it. */
+ * conversation after it), with `images` (file paths, NULL-terminated; may be
+ * NULL) as its attachments, and generates the reply. The reply's pieces come
+ * through "reply-text"; cancelling `cancellable` stops it.
+ *
+ * A conversation with images anywhere in it is answered by the vision model
+ * (app_vision): the images are read once and later questions follow up on
+ * them. app_vision cannot be given earlier turns, so when its session does
+ * not hold this conversation (another one was asked in between, the app
+ * restarted, a reply is regenerated) the conversation's images are read
+ * again with the new question, without the earlier questions and answers. */
 void hark_chat_controller_send_async(HarkChatController *self, gint64 conversation_id, const char *text,
-                                     GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data);
+                                     const char *const *images, GCancellable *cancellable,
+                                     GAsyncReadyCallback callback, gpointer user_data);
 /* The history id of the stored reply, or 0 with an error (with
  * G_IO_ERROR_CANCELLED, a reply stopped after it began is stored anyway:
  * *stopped_id, optional, gets its id, else 0). */
@@ -77,12 +93,13 @@ void hark_chat_controller_regenerate_async(HarkChatController *self, gint64 conv
 gint64 hark_chat_controller_regenerate_finish(HarkChatController *self, GAsyncResult *result, gint64 *stopped_id,
                                               GError **error);
 
-/* Installs the chat model (a catalog name) with app_models_install on a
+/* Installs `model` (a catalog name; NULL: the chat model) with app_models_install on a
  * thread of its own; "install-progress" (double fraction, const char *file)
  * reports it. Cancelling stops it (the partial download is kept for next
  * time). APP_MODELS_ERROR_UNKNOWN when the model is not a catalog name. */
-void hark_chat_controller_install_model_async(HarkChatController *self, GCancellable *cancellable,
-                                              GAsyncReadyCallback callback, gpointer user_data);
+void hark_chat_controller_install_model_async(HarkChatController *self, const char *model,
+                                              GCancellable *cancellable, GAsyncReadyCallback callback,
+                                              gpointer user_data);
 gboolean hark_chat_controller_install_model_finish(HarkChatController *self, GAsyncResult *result, GError **error);
 
 /* A title for a conversation from its first message: the first line, cut at

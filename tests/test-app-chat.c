@@ -7,6 +7,7 @@
 
 #include "app-chat.h"
 #include "app-models.h"
+#include "app-vision.h"
 #include "llm-session.h"
 #include "llm-test-model.h"
 
@@ -81,7 +82,7 @@ send(HarkChatController *c, ctx *x, gint64 conv, const char *text, GCancellable 
   g_string_truncate(x->streamed, 0);
   x->n_pieces = 0;
   g_clear_object(&x->result);
-  hark_chat_controller_send_async(c, conv, text, cancel, got_result, x);
+  hark_chat_controller_send_async(c, conv, text, NULL, cancel, got_result, x);
   if (!x->result)
     g_main_loop_run(x->loop);
   return hark_chat_controller_send_finish(c, x->result, stopped, error);
@@ -296,12 +297,12 @@ test_stop(void)
 
   /* One reply at a time. */
   g_clear_object(&x.result);
-  hark_chat_controller_send_async(c, conv, LONG_PROMPT, NULL, got_result, &x);
+  hark_chat_controller_send_async(c, conv, LONG_PROMPT, NULL, NULL, got_result, &x);
   g_assert_true(hark_chat_controller_get_busy(c));
   GAsyncResult *first = NULL;
   ctx y;
   ctx_init(&y, c);
-  hark_chat_controller_send_async(c, conv, "me too", NULL, got_result, &y);
+  hark_chat_controller_send_async(c, conv, "me too", NULL, NULL, got_result, &y);
   if (!y.result)
     g_main_loop_run(y.loop);
   g_assert_cmpint(hark_chat_controller_send_finish(c, y.result, NULL, &error), ==, 0);
@@ -377,6 +378,112 @@ test_model_errors(void)
   g_free(junk), g_free(copy), g_free(bytes);
 }
 
+/* What app_vision itself answers: `q1` about `images`, then (if q2) a follow-up. */
+static char *
+vision_reply(const char *model, const char *const *images, const char *q1, const char *q2)
+{
+  GError *error = NULL;
+  app_vision_params vp = app_vision_default_params();
+  vp.model = model;
+  vp.n_predict = 8;
+  vp.sampling.temperature = 0;
+  app_vision *v = app_vision_open(&vp, &error);
+  g_assert_no_error(error);
+  char *a = NULL;
+  g_assert_true(app_vision_ask(v, images, (int)g_strv_length((char **)images), q1, &a, NULL, &error));
+  if (q2) {
+    g_free(a);
+    g_assert_true(app_vision_ask(v, NULL, 0, q2, &a, NULL, &error));
+  }
+  g_assert_no_error(error);
+  app_vision_free(v);
+  return a;
+}
+
+static gint64
+send_images(HarkChatController *c, ctx *x, gint64 conv, const char *text, const char *const *images,
+            GError **error)
+{
+  g_string_truncate(x->streamed, 0);
+  g_clear_object(&x->result);
+  hark_chat_controller_send_async(c, conv, text, images, NULL, got_result, x);
+  if (!x->result)
+    g_main_loop_run(x->loop);
+  return hark_chat_controller_send_finish(c, x->result, NULL, error);
+}
+
+static void
+test_images(void)
+{
+  char *path;
+  app_history *h;
+  HarkChatController *c;
+  ctx x;
+  gint64 conv = setup(&path, &h, &c, &x);
+  GError *error = NULL;
+  char *llava = g_test_build_filename(G_TEST_DIST, "data", "vision", "llm-f32.gguf", NULL);
+  char *img = g_test_build_filename(G_TEST_DIST, "data", "vision", "pre-hopper.png", NULL);
+  hark_chat_controller_set_vision_model(c, llava);
+  g_object_set(c, "n-predict", 8, NULL);
+  const char *const imgs[] = { img, NULL };
+
+  /* A message with an image goes to the vision model, read as app_vision reads it. */
+  g_assert_cmpint(send_images(c, &x, conv, "What is this?", imgs, &error), >, 0);
+  g_assert_no_error(error);
+  char *want = vision_reply(llava, imgs, "What is this?", NULL);
+  g_assert_cmpstr(x.streamed->str, ==, want);
+  g_test_message("image reply: %s", x.streamed->str);
+  g_free(want);
+  GPtrArray *msgs = app_history_messages(h, conv, &error);
+  app_message *u = msgs->pdata[0];
+  g_assert_cmpuint(u->attachments->len, ==, 1);
+  g_assert_cmpstr(((app_attachment *)u->attachments->pdata[0])->path, ==, img);
+  g_assert_cmpuint(strlen(((app_attachment *)u->attachments->pdata[0])->sha256), ==, 64);
+  g_ptr_array_unref(msgs);
+
+  /* A text-only chat elsewhere uses the chat model and leaves the image session alone. */
+  gint64 other = app_history_new_conversation(h, "", &error);
+  g_assert_cmpint(send_images(c, &x, other, "Hello", NULL, &error), >, 0);
+  char *chat_want = engine_reply(NULL, "Hello"); /* (the controller stops after 8 tokens) */
+  g_assert_cmpuint(x.streamed->len, >, 0);
+  g_assert_true(g_str_has_prefix(chat_want, x.streamed->str));
+  g_free(chat_want);
+
+  /* A follow-up without images is still about the image (read once). */
+  send_images(c, &x, conv, "And the colours?", NULL, &error);
+  g_assert_no_error(error);
+  want = vision_reply(llava, imgs, "What is this?", "And the colours?");
+  g_assert_cmpstr(x.streamed->str, ==, want);
+  g_free(want);
+
+  /* Regenerated, the session no longer matches: the image is read again
+   * with the question (app_vision cannot be given the earlier turns). */
+  g_clear_object(&x.result);
+  g_string_truncate(x.streamed, 0);
+  hark_chat_controller_regenerate_async(c, conv, NULL, got_result, &x);
+  g_main_loop_run(x.loop);
+  g_assert_cmpint(hark_chat_controller_regenerate_finish(c, x.result, NULL, &error), >, 0);
+  g_assert_no_error(error);
+  want = vision_reply(llava, imgs, "And the colours?", NULL);
+  g_assert_cmpstr(x.streamed->str, ==, want);
+  g_free(want);
+
+  /* An image that cannot be read is an error naming it; nothing is answered. */
+  gint64 bad = app_history_new_conversation(h, "", &error);
+  const char *const missing[] = { "/nonexistent/picture.png", NULL };
+  g_assert_cmpint(send_images(c, &x, bad, "What?", missing, &error), ==, 0);
+  g_assert_error(error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND);
+  g_assert_nonnull(strstr(error->message, "picture.png"));
+  g_clear_error(&error);
+  msgs = app_history_messages(h, bad, &error);
+  g_assert_cmpuint(msgs->len, ==, 1);
+  g_assert_cmpstr(((app_attachment *)((app_message *)msgs->pdata[0])->attachments->pdata[0])->sha256, ==, "");
+  g_ptr_array_unref(msgs);
+
+  teardown(path, h, c, &x);
+  g_free(llava), g_free(img);
+}
+
 static void
 test_title(void)
 {
@@ -403,6 +510,7 @@ main(int argc, char **argv)
   g_test_add_func("/app/chat/stream-and-restore", test_stream_and_restore);
   g_test_add_func("/app/chat/stop", test_stop);
   g_test_add_func("/app/chat/model-errors", test_model_errors);
+  g_test_add_func("/app/chat/images", test_images);
   g_test_add_func("/app/chat/title", test_title);
   int rc = g_test_run();
   g_unlink(model_path);

@@ -69,6 +69,19 @@ child(HarkWindow *win, const char *name)
   return w;
 }
 
+/* A picture of the window in the build folder, for people to look at (not compared). */
+static void
+save_picture(HarkWindow *win, const char *name)
+{
+  char *png = g_test_build_filename(G_TEST_BUILT, name, NULL);
+  GMainLoop *loop = g_main_loop_new(NULL, FALSE);
+  hark_window_when_drawn(win, quit_loop, loop);
+  g_main_loop_run(loop);
+  g_main_loop_unref(loop);
+  g_assert_true(hark_window_save_png(win, png, NULL));
+  g_free(png);
+}
+
 static void
 type_and_send(HarkWindow *win, const char *text)
 {
@@ -237,14 +250,7 @@ test_send_message(void)
   g_assert_cmpstr(hark_message_row_get_text(reply), ==, w.streamed->str);
   g_assert_true(gtk_widget_get_visible(send));
   g_assert_false(gtk_widget_get_visible(child(win, "stop_button")));
-  /* A picture of a conversation, for people to look at (not compared). */
-  char *png = g_test_build_filename(G_TEST_BUILT, "hark-chat.png", NULL);
-  GMainLoop *loop = g_main_loop_new(NULL, FALSE);
-  hark_window_when_drawn(win, quit_loop, loop);
-  g_main_loop_run(loop);
-  g_main_loop_unref(loop);
-  g_assert_true(hark_window_save_png(win, png, NULL));
-  g_free(png);
+  save_picture(win, "hark-chat.png");
   /* The label's markup is valid Pango markup. */
   g_assert_true(pango_parse_markup(hark_message_row_get_markup(reply), -1, 0, NULL, NULL, NULL, NULL));
 
@@ -412,6 +418,51 @@ test_model_missing(void)
   g_assert_cmpuint(msgs->len, ==, 2);
   g_assert_cmpstr(((app_message *)msgs->pdata[1])->text, ==, hark_message_row_get_text(reply));
   g_ptr_array_unref(msgs);
+  gtk_window_destroy(GTK_WINDOW(win));
+}
+
+static void
+test_image_message(void)
+{
+  if (!have_display) {
+    g_test_skip("no display (run under xvfb-run)");
+    return;
+  }
+  HarkWindow *win = shown_window();
+  g_object_set(hark_window_get_chat(win), "n-predict", 8, NULL);
+  GtkWidget *box = child(win, "attachment_box");
+  char *not_image = g_test_build_filename(G_TEST_DIST, "meson.build", NULL);
+  char *img = g_test_build_filename(G_TEST_DIST, "data", "vision", "pre-hopper.png", NULL);
+
+  /* Only images are taken. */
+  g_assert_false(hark_window_add_attachment(win, not_image));
+  g_assert_false(gtk_widget_get_visible(box));
+  g_assert_true(hark_window_add_attachment(win, img));
+  g_assert_true(hark_window_add_attachment(win, img)); /* once is enough */
+  g_assert_true(gtk_widget_get_visible(box));
+  g_assert_cmpuint(n_rows(box), ==, 1);
+
+  type_and_send(win, "What is in this picture?");
+  g_assert_false(gtk_widget_get_visible(box));
+  HarkMessageRow *msg = hark_window_get_message(win, 0);
+  g_assert_cmpuint(hark_message_row_get_n_images(msg), ==, 1);
+  wait_idle(win);
+  g_assert_cmpuint(hark_window_get_n_messages(win), ==, 2);
+  HarkMessageRow *reply = hark_window_get_message(win, 1);
+  g_assert_false(hark_message_row_get_streaming(reply));
+  g_assert_cmpuint(strlen(hark_message_row_get_text(reply)), >, 0);
+  GPtrArray *msgs = stored_messages(win);
+  g_assert_cmpuint(((app_message *)msgs->pdata[0])->attachments->len, ==, 1);
+  g_assert_cmpstr(((app_message *)msgs->pdata[1])->text, ==, hark_message_row_get_text(reply));
+  g_ptr_array_unref(msgs);
+
+  /* Opened again from the history, the picture is there. */
+  gint64 conv = hark_window_get_conversation(win);
+  hark_window_open_conversation(win, 0);
+  hark_window_open_conversation(win, conv);
+  g_assert_cmpuint(hark_message_row_get_n_images(hark_window_get_message(win, 0)), ==, 1);
+  save_picture(win, "hark-image-chat.png");
+  g_free(img), g_free(not_image);
   gtk_window_destroy(GTK_WINDOW(win));
 }
 
@@ -629,6 +680,10 @@ main(int argc, char **argv)
   llm_test_make_model(vocab, model_path);
   g_free(vocab);
   g_setenv("HARK_CHAT_MODEL", model_path, TRUE);
+  /* The tiny random LLaVA (language model + mmproj) of tests/data/vision. */
+  char *llava = g_test_build_filename(G_TEST_DIST, "data", "vision", "llm-f32.gguf", NULL);
+  g_setenv("HARK_VISION_MODEL", llava, TRUE);
+  g_free(llava);
 
   have_display = gtk_init_check();
   if (have_display)
@@ -640,6 +695,7 @@ main(int argc, char **argv)
   g_test_add_func("/ui/window/search-and-delete", test_search_and_delete);
   g_test_add_func("/ui/window/model-missing", test_model_missing);
   g_test_add_func("/ui/window/gone-while-writing", test_gone_while_writing);
+  g_test_add_func("/ui/window/image-message", test_image_message);
   g_test_add_func("/ui/window/kill-restart", test_kill_restart);
   int rc = g_test_run();
   remove_tree(tmp_home);

@@ -11,6 +11,7 @@
 struct _HarkMessageRow {
   GtkListBoxRow parent_instance;
 
+  GtkBox *images;
   GtkLabel *label;
   GtkBox *actions;
   GtkLabel *stopped_label;
@@ -106,6 +107,46 @@ hark_message_row_set_text(HarkMessageRow *self, const char *text)
 }
 
 void
+hark_message_row_set_images(HarkMessageRow *self, const char *const *paths)
+{
+  g_return_if_fail(HARK_IS_MESSAGE_ROW(self));
+  GtkWidget *c;
+  while ((c = gtk_widget_get_first_child(GTK_WIDGET(self->images))))
+    gtk_box_remove(self->images, c);
+  guint n = 0;
+  for (; paths && paths[n]; n++) {
+    GtkWidget *w;
+    if (g_file_test(paths[n], G_FILE_TEST_IS_REGULAR)) {
+      w = gtk_picture_new_for_filename(paths[n]);
+      gtk_picture_set_can_shrink(GTK_PICTURE(w), TRUE);
+      gtk_picture_set_content_fit(GTK_PICTURE(w), GTK_CONTENT_FIT_COVER);
+      gtk_widget_set_size_request(w, 160, 120);
+      gtk_widget_add_css_class(w, "attachment");
+    } else {
+      /* The file was moved or deleted since: say which it was. */
+      char *base = g_path_get_basename(paths[n]);
+      char *text = g_strdup_printf(_("%s (missing)"), base);
+      w = gtk_label_new(text);
+      gtk_widget_add_css_class(w, "dim-label");
+      g_free(text), g_free(base);
+    }
+    gtk_widget_set_tooltip_text(w, paths[n]);
+    gtk_box_append(self->images, w);
+  }
+  gtk_widget_set_visible(GTK_WIDGET(self->images), n > 0);
+}
+
+guint
+hark_message_row_get_n_images(HarkMessageRow *self)
+{
+  g_return_val_if_fail(HARK_IS_MESSAGE_ROW(self), 0);
+  guint n = 0;
+  for (GtkWidget *c = gtk_widget_get_first_child(GTK_WIDGET(self->images)); c; c = gtk_widget_get_next_sibling(c))
+    n += GTK_IS_PICTURE(c);
+  return n;
+}
+
+void
 hark_message_row_set_streaming(HarkMessageRow *self, gboolean streaming)
 {
   g_return_if_fail(HARK_IS_MESSAGE_ROW(self));
@@ -179,6 +220,7 @@ hark_message_row_class_init(HarkMessageRowClass *klass)
   G_OBJECT_CLASS(klass)->dispose = hark_message_row_dispose;
   G_OBJECT_CLASS(klass)->finalize = hark_message_row_finalize;
   gtk_widget_class_set_template_from_resource(widget_class, "/io/github/hark/Hark/hark-message-row.ui");
+  gtk_widget_class_bind_template_child(widget_class, HarkMessageRow, images);
   gtk_widget_class_bind_template_child(widget_class, HarkMessageRow, label);
   gtk_widget_class_bind_template_child(widget_class, HarkMessageRow, actions);
   gtk_widget_class_bind_template_child(widget_class, HarkMessageRow, stopped_label);

@@ -15,6 +15,11 @@ HarkMessageRow *hark_message_row_new(const char *role, const char *text);
 
 const char *hark_message_row_get_role(HarkMessageRow *self);
 const char *hark_message_row_get_text(HarkMessageRow *self);
+/* Images of a user message (file paths, NULL-terminated), shown above its
+ * text; a file no longer there is named instead. */
+void hark_message_row_set_images(HarkMessageRow *self, const char *const *paths);
+/* How many of them are shown as pictures. */
+guint hark_message_row_get_n_images(HarkMessageRow *self);
 /* Adds a piece to a streaming reply. */
 void hark_message_row_append(HarkMessageRow *self, const char *piece);
 void hark_message_row_set_text(HarkMessageRow *self, const char *text);

@@ -27,6 +27,9 @@ struct _HarkWindow {
   GtkTextView *composer_view;
   GtkButton *send_button;
   GtkButton *stop_button;
+  GtkBox *attachment_box;
+
+  GPtrArray *attachments; /* image paths for the next message */
 
   GSettings *settings; /* NULL when the schema is not installed */
   app_history *history;
@@ -108,6 +111,7 @@ update_regenerate(HarkWindow *self)
 }
 
 static void regenerate_cb(HarkWindow *self);
+static void show_attachments(HarkWindow *self);
 
 static HarkMessageRow *
 add_row(HarkWindow *self, const char *role, const char *text)
@@ -294,6 +298,13 @@ hark_window_open_conversation(HarkWindow *self, gint64 id)
       break;
     HarkMessageRow *row = add_row(self, m->role, m->text);
     hark_message_row_set_stopped(row, m->stopped);
+    if (m->attachments->len) {
+      const char **paths = g_new0(const char *, m->attachments->len + 1);
+      for (guint k = 0; k < m->attachments->len; k++)
+        paths[k] = ((app_attachment *)m->attachments->pdata[k])->path;
+      hark_message_row_set_images(row, paths);
+      g_free(paths);
+    }
   }
   if (msgs)
     g_ptr_array_unref(msgs);
@@ -365,7 +376,7 @@ static void
 show_reply_error(HarkWindow *self, const GError *error)
 {
   if (g_error_matches(error, APP_MODELS_ERROR, APP_MODELS_ERROR_NOT_INSTALLED)) {
-    char *title = g_strdup_printf(_("The chat model %s is not installed"), hark_chat_controller_get_model(self->chat));
+    char *title = g_strdup_printf(_("The model %s is not installed"), hark_chat_controller_get_missing_model(self->chat));
     AdwToast *t = adw_toast_new(title);
     adw_toast_set_button_label(t, _("_Install Model"));
     adw_toast_set_action_name(t, "win.install-model");
@@ -438,6 +449,126 @@ begin_reply(HarkWindow *self)
   scroll_to_end(self);
 }
 
+/* ---- images for the next message ---- */
+
+static void
+remove_attachment_cb(GtkButton *button, HarkWindow *self)
+{
+  const char *path = g_object_get_data(G_OBJECT(button), "path");
+  for (guint i = 0; i < self->attachments->len; i++) {
+    if (!g_strcmp0(self->attachments->pdata[i], path)) {
+      g_ptr_array_remove_index(self->attachments, i);
+      break;
+    }
+  }
+  show_attachments(self);
+}
+
+static void
+show_attachments(HarkWindow *self)
+{
+  GtkWidget *c;
+  while ((c = gtk_widget_get_first_child(GTK_WIDGET(self->attachment_box))))
+    gtk_box_remove(self->attachment_box, c);
+  for (guint i = 0; i < self->attachments->len; i++) {
+    const char *path = self->attachments->pdata[i];
+    GtkWidget *chip = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 4);
+    gtk_widget_add_css_class(chip, "attachment-chip");
+    gtk_widget_set_tooltip_text(chip, path);
+    gtk_box_append(GTK_BOX(chip), gtk_image_new_from_icon_name("image-x-generic-symbolic"));
+    char *base = g_path_get_basename(path);
+    GtkWidget *label = gtk_label_new(base);
+    gtk_label_set_ellipsize(GTK_LABEL(label), PANGO_ELLIPSIZE_MIDDLE);
+    gtk_label_set_max_width_chars(GTK_LABEL(label), 24);
+    gtk_box_append(GTK_BOX(chip), label);
+    g_free(base);
+    GtkWidget *remove = gtk_button_new_from_icon_name("window-close-symbolic");
+    gtk_widget_add_css_class(remove, "flat");
+    gtk_widget_add_css_class(remove, "circular");
+    gtk_widget_set_tooltip_text(remove, _("Remove"));
+    g_object_set_data_full(G_OBJECT(remove), "path", g_strdup(path), g_free);
+    g_signal_connect(remove, "clicked", G_CALLBACK(remove_attachment_cb), self);
+    gtk_box_append(GTK_BOX(chip), remove);
+    gtk_box_append(self->attachment_box, chip);
+  }
+  gtk_widget_set_visible(GTK_WIDGET(self->attachment_box), self->attachments->len > 0);
+}
+
+gboolean
+hark_window_add_attachment(HarkWindow *self, const char *path)
+{
+  g_return_val_if_fail(HARK_IS_WINDOW(self), FALSE);
+  char *type = g_content_type_guess(path, NULL, 0, NULL);
+  gboolean image = g_content_type_is_mime_type(type, "image/*");
+  g_free(type);
+  if (!image) {
+    char *base = g_path_get_basename(path);
+    char *msg = g_strdup_printf(_("%s is not an image; only images can be asked about for now"), base);
+    toast(self, msg);
+    g_free(msg), g_free(base);
+    return FALSE;
+  }
+  for (guint i = 0; i < self->attachments->len; i++)
+    if (!g_strcmp0(self->attachments->pdata[i], path))
+      return TRUE;
+  g_ptr_array_add(self->attachments, g_strdup(path));
+  show_attachments(self);
+  return TRUE;
+}
+
+static void
+add_files(HarkWindow *self, GListModel *files)
+{
+  for (guint i = 0; i < g_list_model_get_n_items(files); i++) {
+    GFile *f = g_list_model_get_item(files, i);
+    char *path = g_file_get_path(f);
+    if (path)
+      hark_window_add_attachment(self, path);
+    g_free(path);
+    g_object_unref(f);
+  }
+}
+
+static void
+chooser_response_cb(GtkNativeDialog *dialog, int response, HarkWindow *self)
+{
+  if (response == GTK_RESPONSE_ACCEPT) {
+    GListModel *files = gtk_file_chooser_get_files(GTK_FILE_CHOOSER(dialog));
+    add_files(self, files);
+    g_object_unref(files);
+  }
+  g_object_unref(dialog);
+}
+
+static void
+attach_clicked_cb(HarkWindow *self)
+{
+  GtkFileChooserNative *dialog = gtk_file_chooser_native_new(_("Attach Images"), GTK_WINDOW(self),
+                                                             GTK_FILE_CHOOSER_ACTION_OPEN, _("_Attach"), _("_Cancel"));
+  gtk_file_chooser_set_select_multiple(GTK_FILE_CHOOSER(dialog), TRUE);
+  GtkFileFilter *filter = gtk_file_filter_new();
+  gtk_file_filter_set_name(filter, _("Images"));
+  gtk_file_filter_add_mime_type(filter, "image/*");
+  gtk_file_chooser_add_filter(GTK_FILE_CHOOSER(dialog), filter);
+  g_object_unref(filter);
+  g_signal_connect(dialog, "response", G_CALLBACK(chooser_response_cb), self);
+  gtk_native_dialog_show(GTK_NATIVE_DIALOG(dialog));
+}
+
+static gboolean
+drop_cb(GtkDropTarget *target, const GValue *value, double x, double y, HarkWindow *self)
+{
+  if (!G_VALUE_HOLDS(value, GDK_TYPE_FILE_LIST))
+    return FALSE;
+  GListStore *files = g_list_store_new(G_TYPE_FILE);
+  for (GSList *l = g_value_get_boxed(value); l; l = l->next)
+    g_list_store_append(files, l->data);
+  add_files(self, G_LIST_MODEL(files));
+  g_object_unref(files);
+  gtk_widget_grab_focus(GTK_WIDGET(self->composer_view));
+  return TRUE;
+}
+
 static void
 send_clicked_cb(HarkWindow *self)
 {
@@ -459,11 +590,16 @@ send_clicked_cb(HarkWindow *self)
     }
     self->conversation = id;
   }
-  add_row(self, "user", text);
+  g_ptr_array_add(self->attachments, NULL);
+  const char *const *images = (const char *const *)self->attachments->pdata;
+  HarkMessageRow *row = add_row(self, "user", text);
+  hark_message_row_set_images(row, images);
   gtk_text_buffer_set_text(gtk_text_view_get_buffer(self->composer_view), "", 0);
   begin_reply(self);
-  hark_chat_controller_send_async(self->chat, self->conversation, text, self->cancel, reply_done_cb,
+  hark_chat_controller_send_async(self->chat, self->conversation, text, images, self->cancel, reply_done_cb,
                                   g_object_ref(self));
+  g_ptr_array_set_size(self->attachments, 0);
+  show_attachments(self);
   g_free(text);
 }
 
@@ -577,7 +713,7 @@ install_progress_cb(HarkChatController *chat, double fraction, const char *file,
 {
   if (!self->install_toast)
     return;
-  char *title = g_strdup_printf(_("Installing %s… %d%%"), hark_chat_controller_get_model(chat),
+  char *title = g_strdup_printf(_("Installing %s… %d%%"), hark_chat_controller_get_missing_model(chat),
                                 (int)(fraction * 100 + 0.5));
   adw_toast_set_title(self->install_toast, title);
   g_free(title);
@@ -631,13 +767,14 @@ install_model_action(GtkWidget *widget, const char *name, GVariant *param)
   if (self->install_cancel)
     return;
   self->install_cancel = g_cancellable_new();
-  self->install_toast = g_object_ref(adw_toast_new(_("Installing the chat model…")));
+  self->install_toast = g_object_ref(adw_toast_new(_("Installing the model…")));
   adw_toast_set_timeout(self->install_toast, 0);
   adw_toast_set_priority(self->install_toast, ADW_TOAST_PRIORITY_HIGH);
   g_signal_connect(self->install_toast, "dismissed", G_CALLBACK(install_toast_dismissed_cb), self);
   adw_toast_overlay_add_toast(self->toast_overlay, g_object_ref(self->install_toast));
   gtk_widget_action_set_enabled(widget, "win.install-model", FALSE);
-  hark_chat_controller_install_model_async(self->chat, self->install_cancel, install_done_cb, g_object_ref(self));
+  hark_chat_controller_install_model_async(self->chat, hark_chat_controller_get_missing_model(self->chat),
+                                           self->install_cancel, install_done_cb, g_object_ref(self));
 }
 
 /* ---- drawing (screenshots) ---- */
@@ -785,6 +922,7 @@ hark_window_finalize(GObject *object)
   g_clear_object(&self->install_toast);
   g_clear_pointer(&self->history, app_history_free);
   g_string_free(self->streaming_text, TRUE);
+  g_ptr_array_unref(self->attachments);
   G_OBJECT_CLASS(hark_window_parent_class)->finalize(object);
 }
 
@@ -808,8 +946,10 @@ hark_window_class_init(HarkWindowClass *klass)
   gtk_widget_class_bind_template_child(widget_class, HarkWindow, composer_view);
   gtk_widget_class_bind_template_child(widget_class, HarkWindow, send_button);
   gtk_widget_class_bind_template_child(widget_class, HarkWindow, stop_button);
+  gtk_widget_class_bind_template_child(widget_class, HarkWindow, attachment_box);
   gtk_widget_class_bind_template_callback(widget_class, send_clicked_cb);
   gtk_widget_class_bind_template_callback(widget_class, stop_clicked_cb);
+  gtk_widget_class_bind_template_callback(widget_class, attach_clicked_cb);
   gtk_widget_class_bind_template_callback(widget_class, back_clicked_cb);
   gtk_widget_class_bind_template_callback(widget_class, search_changed_cb);
   gtk_widget_class_bind_template_callback(widget_class, conversation_selected_cb);
@@ -827,6 +967,10 @@ hark_window_init(HarkWindow *self)
 {
   gtk_widget_init_template(GTK_WIDGET(self));
   self->streaming_text = g_string_new(NULL);
+  self->attachments = g_ptr_array_new_with_free_func(g_free);
+  GtkDropTarget *drop = gtk_drop_target_new(GDK_TYPE_FILE_LIST, GDK_ACTION_COPY);
+  g_signal_connect(drop, "drop", G_CALLBACK(drop_cb), self);
+  gtk_widget_add_controller(GTK_WIDGET(self), GTK_EVENT_CONTROLLER(drop));
 
   GtkTextBuffer *buf = gtk_text_view_get_buffer(self->composer_view);
   g_signal_connect(buf, "changed", G_CALLBACK(composer_changed_cb), self);
@@ -853,6 +997,8 @@ hark_window_init(HarkWindow *self)
     g_settings_bind(self->settings, "window-maximized", self, "maximized", G_SETTINGS_BIND_DEFAULT);
     if (!g_getenv("HARK_CHAT_MODEL"))
       g_settings_bind(self->settings, "chat-model", self->chat, "model", G_SETTINGS_BIND_GET);
+    if (!g_getenv("HARK_VISION_MODEL"))
+      g_settings_bind(self->settings, "vision-model", self->chat, "vision-model", G_SETTINGS_BIND_GET);
     g_settings_bind(self->settings, "chat-system-prompt", self->chat, "system-prompt", G_SETTINGS_BIND_GET);
     g_settings_bind(self->settings, "chat-temperature", self->chat, "temperature", G_SETTINGS_BIND_GET);
     g_settings_bind(self->settings, "chat-max-tokens", self->chat, "n-predict", G_SETTINGS_BIND_GET);
@@ -860,6 +1006,8 @@ hark_window_init(HarkWindow *self)
   /* Tests and people trying a model point the window at it without settings. */
   if (g_getenv("HARK_CHAT_MODEL"))
     hark_chat_controller_set_model(self->chat, g_getenv("HARK_CHAT_MODEL"));
+  if (g_getenv("HARK_VISION_MODEL"))
+    hark_chat_controller_set_vision_model(self->chat, g_getenv("HARK_VISION_MODEL"));
 
   list_conversations(self);
   hark_window_open_conversation(self, 0);

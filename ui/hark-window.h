@@ -13,7 +13,8 @@ G_DECLARE_FINAL_TYPE(HarkWindow, hark_window, HARK, WINDOW, AdwApplicationWindow
 
 /* app may be NULL (the tests). The window opens the history
  * ($XDG_DATA_HOME/hark/history.sqlite3) and starts a chat controller; the chat
- * model is $HARK_CHAT_MODEL when set, else the chat-model setting. */
+ * model is $HARK_CHAT_MODEL when set, else the chat-model setting; the model
+ * for conversations with images $HARK_VISION_MODEL, else vision-model. */
 HarkWindow *hark_window_new(GtkApplication *app);
 
 /* Shows conversation `id` from the history; 0: a new, empty chat. */
@@ -21,6 +22,10 @@ void hark_window_open_conversation(HarkWindow *self, gint64 id);
 gint64 hark_window_get_conversation(HarkWindow *self);
 /* Deletes a conversation (stopping its reply if one is written). */
 gboolean hark_window_delete_conversation(HarkWindow *self, gint64 id, GError **error);
+
+/* Adds an image to the next message (as the attach button and a drop do);
+ * FALSE, with a toast, for a file that is not an image. */
+gboolean hark_window_add_attachment(HarkWindow *self, const char *path);
 
 /* Messages shown in the chat view, the one being written included. */
 guint hark_window_get_n_messages(HarkWindow *self);
