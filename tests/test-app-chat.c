@@ -74,18 +74,25 @@ ctx_clear(ctx *x, HarkChatController *c)
   g_clear_object(&x->result);
 }
 
-/* Sends and waits; returns the finish value. */
+/* Sends (with images, may be NULL) and waits; returns the finish value. */
 static gint64
-send(HarkChatController *c, ctx *x, gint64 conv, const char *text, GCancellable *cancel, gint64 *stopped,
-     GError **error)
+send_images(HarkChatController *c, ctx *x, gint64 conv, const char *text, const char *const *images,
+            GCancellable *cancel, gint64 *stopped, GError **error)
 {
   g_string_truncate(x->streamed, 0);
   x->n_pieces = 0;
   g_clear_object(&x->result);
-  hark_chat_controller_send_async(c, conv, text, NULL, cancel, got_result, x);
+  hark_chat_controller_send_async(c, conv, text, images, cancel, got_result, x);
   if (!x->result)
     g_main_loop_run(x->loop);
   return hark_chat_controller_send_finish(c, x->result, stopped, error);
+}
+
+static gint64
+send(HarkChatController *c, ctx *x, gint64 conv, const char *text, GCancellable *cancel, gint64 *stopped,
+     GError **error)
+{
+  return send_images(c, x, conv, text, NULL, cancel, stopped, error);
 }
 
 /* The engine's own greedy reply to `text` after `history` (role, text pairs). */
@@ -400,18 +407,6 @@ vision_reply(const char *model, const char *const *images, const char *q1, const
   return a;
 }
 
-static gint64
-send_images(HarkChatController *c, ctx *x, gint64 conv, const char *text, const char *const *images,
-            GError **error)
-{
-  g_string_truncate(x->streamed, 0);
-  g_clear_object(&x->result);
-  hark_chat_controller_send_async(c, conv, text, images, NULL, got_result, x);
-  if (!x->result)
-    g_main_loop_run(x->loop);
-  return hark_chat_controller_send_finish(c, x->result, NULL, error);
-}
-
 static void
 test_images(void)
 {
@@ -428,7 +423,7 @@ test_images(void)
   const char *const imgs[] = { img, NULL };
 
   /* A message with an image goes to the vision model, read as app_vision reads it. */
-  g_assert_cmpint(send_images(c, &x, conv, "What is this?", imgs, &error), >, 0);
+  g_assert_cmpint(send_images(c, &x, conv, "What is this?", imgs, NULL, NULL, &error), >, 0);
   g_assert_no_error(error);
   char *want = vision_reply(llava, imgs, "What is this?", NULL);
   g_assert_cmpstr(x.streamed->str, ==, want);
@@ -443,14 +438,14 @@ test_images(void)
 
   /* A text-only chat elsewhere uses the chat model and leaves the image session alone. */
   gint64 other = app_history_new_conversation(h, "", &error);
-  g_assert_cmpint(send_images(c, &x, other, "Hello", NULL, &error), >, 0);
+  g_assert_cmpint(send(c, &x, other, "Hello", NULL, NULL, &error), >, 0);
   char *chat_want = engine_reply(NULL, "Hello"); /* (the controller stops after 8 tokens) */
   g_assert_cmpuint(x.streamed->len, >, 0);
   g_assert_true(g_str_has_prefix(chat_want, x.streamed->str));
   g_free(chat_want);
 
   /* A follow-up without images is still about the image (read once). */
-  send_images(c, &x, conv, "And the colours?", NULL, &error);
+  send(c, &x, conv, "And the colours?", NULL, NULL, &error);
   g_assert_no_error(error);
   want = vision_reply(llava, imgs, "What is this?", "And the colours?");
   g_assert_cmpstr(x.streamed->str, ==, want);
@@ -471,7 +466,7 @@ test_images(void)
   /* An image that cannot be read is an error naming it; nothing is answered. */
   gint64 bad = app_history_new_conversation(h, "", &error);
   const char *const missing[] = { "/nonexistent/picture.png", NULL };
-  g_assert_cmpint(send_images(c, &x, bad, "What?", missing, &error), ==, 0);
+  g_assert_cmpint(send_images(c, &x, bad, "What?", missing, NULL, NULL, &error), ==, 0);
   g_assert_error(error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND);
   g_assert_nonnull(strstr(error->message, "picture.png"));
   g_clear_error(&error);
