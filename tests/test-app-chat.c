@@ -10,6 +10,7 @@
 #include "app-vision.h"
 #include "llm-session.h"
 #include "llm-test-model.h"
+#include "test-util.h"
 
 static char *model_path, *tmp_home;
 
@@ -480,6 +481,80 @@ test_images(void)
 }
 
 static void
+on_install_progress(HarkChatController *c, double fraction, const char *file, double *last)
+{
+  g_assert_cmpfloat(fraction, >=, *last); /* never goes back */
+  g_assert_cmpfloat(fraction, <=, 1.0);
+  *last = fraction;
+}
+
+static gboolean
+install(HarkChatController *c, const char *model, GCancellable *cancel, double *last, GError **error)
+{
+  ctx x;
+  ctx_init(&x, c);
+  g_signal_connect(c, "install-progress", G_CALLBACK(on_install_progress), last);
+  hark_chat_controller_install_model_async(c, model, cancel, got_result, &x);
+  g_main_loop_run(x.loop);
+  gboolean ok = hark_chat_controller_install_model_finish(c, x.result, error);
+  g_signal_handlers_disconnect_by_func(c, on_install_progress, last);
+  ctx_clear(&x, c);
+  return ok;
+}
+
+/* The install the window offers, with the fake catalog and pip of test-app-models. */
+static void
+test_install(void)
+{
+  char *catalog = g_test_build_filename(G_TEST_DIST, "data", "models", "catalog.json", NULL);
+  char *pip = g_test_build_filename(G_TEST_DIST, "fake-pip", NULL);
+  char *quoted = g_shell_quote(pip);
+  char *pip_cmd = g_strdup_printf("sh %s", quoted);
+  char *wheels = g_test_build_filename(G_TEST_DIST, "data", "models", NULL);
+  char *log = g_build_filename(tmp_home, "pip.log", NULL);
+  g_setenv("HARK_CATALOG", catalog, TRUE);
+  g_setenv("HARK_PIP", pip_cmd, TRUE);
+  g_setenv("HARK_FAKE_WHEELS", wheels, TRUE);
+  g_setenv("HARK_FAKE_PIP_LOG", log, TRUE);
+
+  char *path;
+  app_history *h = temp_history(&path);
+  HarkChatController *c = greedy_controller(h);
+  GError *error = NULL;
+  double last = 0;
+  g_assert_null(app_models_installed_dir("test-split"));
+  g_assert_true(install(c, "test-split", NULL, &last, &error));
+  g_assert_no_error(error);
+  g_assert_cmpfloat(last, ==, 1.0);
+  char *dir = app_models_installed_dir("test-split");
+  g_assert_nonnull(dir);
+
+  /* A file no source has: a clear error. Not in the catalog: said so. */
+  last = 0;
+  g_assert_false(install(c, "test-missing", NULL, &last, &error));
+  g_assert_error(error, APP_MODELS_ERROR, APP_MODELS_ERROR_FETCH);
+  g_clear_error(&error);
+  g_assert_false(install(c, "no-such-model", NULL, &last, &error));
+  g_assert_error(error, APP_MODELS_ERROR, APP_MODELS_ERROR_UNKNOWN);
+  g_clear_error(&error);
+  /* Cancelled: stops. */
+  GCancellable *cancel = g_cancellable_new();
+  g_cancellable_cancel(cancel);
+  g_assert_true(app_models_remove("test-split", &error));
+  g_assert_false(install(c, "test-split", cancel, &last, &error));
+  g_assert_error(error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_clear_error(&error);
+  g_object_unref(cancel);
+
+  g_object_unref(c);
+  app_history_free(h);
+  g_unlink(path);
+  g_unsetenv("HARK_CATALOG");
+  g_unsetenv("HARK_PIP");
+  g_free(path), g_free(dir), g_free(catalog), g_free(pip), g_free(quoted), g_free(pip_cmd), g_free(wheels), g_free(log);
+}
+
+static void
 test_title(void)
 {
   char *t = hark_chat_controller_title_for("  Short question\nsecond line");
@@ -506,10 +581,10 @@ main(int argc, char **argv)
   g_test_add_func("/app/chat/stop", test_stop);
   g_test_add_func("/app/chat/model-errors", test_model_errors);
   g_test_add_func("/app/chat/images", test_images);
+  g_test_add_func("/app/chat/install", test_install);
   g_test_add_func("/app/chat/title", test_title);
   int rc = g_test_run();
-  g_unlink(model_path);
-  g_rmdir(tmp_home);
+  test_remove_tree(tmp_home);
   g_free(model_path);
   g_free(tmp_home);
   return rc;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "app-history.h"
+#include "test-util.h"
 
 static char *
 temp_dir(void)
@@ -14,21 +15,6 @@ temp_dir(void)
   char *dir = g_dir_make_tmp("hark-history-XXXXXX", &error);
   g_assert_no_error(error);
   return dir;
-}
-
-static void
-remove_tree(const char *dir)
-{
-  GDir *d = g_dir_open(dir, 0, NULL);
-  const char *name;
-  while (d && (name = g_dir_read_name(d))) {
-    char *p = g_build_filename(dir, name, NULL);
-    g_remove(p);
-    g_free(p);
-  }
-  if (d)
-    g_dir_close(d);
-  g_rmdir(dir);
 }
 
 static app_history *
@@ -126,10 +112,7 @@ test_round_trip(void)
 
   app_history_free(h);
   g_free(att), g_free(path);
-  char *sub = g_build_filename(dir, "sub", NULL);
-  remove_tree(sub);
-  g_free(sub);
-  remove_tree(dir);
+  test_remove_tree(dir);
   g_free(dir);
 }
 
@@ -214,7 +197,7 @@ test_delete_and_search(void)
   g_assert_cmpuint(count_rows(path, "SELECT count(*) FROM conversations"), ==, 1);
   g_assert_cmpuint(count_rows(path, "PRAGMA user_version"), ==, APP_HISTORY_SCHEMA_VERSION);
   g_free(path);
-  remove_tree(dir);
+  test_remove_tree(dir);
   g_free(dir);
 }
 
@@ -288,7 +271,7 @@ test_corrupt_file(void)
 
   g_free(db), g_free(kept), g_free(aside), g_free(notice), g_free(path);
   g_string_free(junk, TRUE);
-  remove_tree(dir);
+  test_remove_tree(dir);
   g_free(dir);
 }
 
@@ -321,7 +304,7 @@ test_newer_schema(void)
   g_assert_error(error, APP_HISTORY_ERROR, APP_HISTORY_ERROR_OPEN);
   g_clear_error(&error);
   g_free(under), g_free(blocker), g_free(path);
-  remove_tree(dir);
+  test_remove_tree(dir);
   g_free(dir);
 }
 

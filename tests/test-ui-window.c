@@ -15,30 +15,13 @@
 #include "hark-application.h"
 #include "hark-window.h"
 #include "llm-test-model.h"
+#include "test-util.h"
 
 /* A prompt whose greedy reply from the test model is long (about 200 tokens). */
 #define LONG_PROMPT "Write a long story about a lighthouse keeper and the sea."
 
 static gboolean have_display;
 static char *tmp_home, *model_path;
-
-static void
-remove_tree(const char *path)
-{
-  GDir *d = g_dir_open(path, 0, NULL);
-  const char *name;
-  while (d && (name = g_dir_read_name(d))) {
-    char *p = g_build_filename(path, name, NULL);
-    if (g_file_test(p, G_FILE_TEST_IS_DIR) && !g_file_test(p, G_FILE_TEST_IS_SYMLINK))
-      remove_tree(p);
-    else
-      g_unlink(p);
-    g_free(p);
-  }
-  if (d)
-    g_dir_close(d);
-  g_rmdir(path);
-}
 
 static gboolean
 quit_loop(gpointer loop)
@@ -698,6 +681,6 @@ main(int argc, char **argv)
   g_test_add_func("/ui/window/image-message", test_image_message);
   g_test_add_func("/ui/window/kill-restart", test_kill_restart);
   int rc = g_test_run();
-  remove_tree(tmp_home);
+  test_remove_tree(tmp_home);
   return rc;
 }
