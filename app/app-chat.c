@@ -59,6 +59,7 @@ typedef struct chat_job {
   GPtrArray *all_images; /* every image of the conversation, this message's last */
   guint n_new_images;    /* how many of them this message brings */
   GString *streamed;     /* all the reply's text so far (app_vision returns none when stopped) */
+  llm_session_stats stats;
   /* Set on the worker. */
   char *reply;
   gboolean began; /* some text came */
@@ -88,6 +89,7 @@ struct _HarkChatController {
   app_worker *vision_worker; /* made on the first image message */
   char *vision_model;
   char *missing_model; /* the last model a reply found not installed */
+  llm_session_stats last_stats;
   app_worker *installer; /* made on the first install */
 };
 
@@ -318,6 +320,7 @@ run_chat(gpointer state, gpointer data)
   char *reply = NULL;
   llm_session_stats stats = { 0 };
   int rc = llm_session_chat(st->session, job->user_text, &reply, &stats);
+  job->stats = stats;
   if (reply) {
     job->reply = g_strdup(reply);
     free(reply);
@@ -390,7 +393,7 @@ run_vision(gpointer state, gpointer data)
   vs->conversation = 0;
   char *answer = NULL;
   if (app_vision_ask(vs->v, (const char *const *)job->all_images->pdata + first, (int)(job->all_images->len - first),
-                     job->user_text, &answer, NULL, &job->error)) {
+                     job->user_text, &answer, &job->stats, &job->error)) {
     job->reply = answer;
     vs->conversation = job->conversation_id;
     vs->n_synced = job->roles->len + 2;
@@ -444,6 +447,7 @@ job_done_on_main(gpointer data)
     g_signal_emit(self, signals[SIG_NOTICE], 0, (const char *)job->notices->pdata[i]);
 
   gboolean stopped = g_error_matches(job->error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  self->last_stats = job->stats;
   if (g_error_matches(job->error, APP_MODELS_ERROR, APP_MODELS_ERROR_NOT_INSTALLED)) {
     g_free(self->missing_model);
     self->missing_model = g_strdup(job->model);
@@ -733,6 +737,13 @@ run_install(gpointer state, gpointer data)
   if (cat)
     app_catalog_free(cat);
   app_worker_post(job->worker, install_done_on_main, job, install_job_free);
+}
+
+const llm_session_stats *
+hark_chat_controller_get_last_stats(HarkChatController *self)
+{
+  g_return_val_if_fail(HARK_IS_CHAT_CONTROLLER(self), NULL);
+  return &self->last_stats;
 }
 
 const char *

@@ -26,6 +26,7 @@
 #include <gio/gio.h>
 
 #include "app-history.h"
+#include "llm-session.h"
 
 G_BEGIN_DECLS
 
@@ -59,6 +60,9 @@ void hark_chat_controller_set_model(HarkChatController *self, const char *model)
 const char *hark_chat_controller_get_model(HarkChatController *self);
 void hark_chat_controller_set_vision_model(HarkChatController *self, const char *model);
 const char *hark_chat_controller_get_vision_model(HarkChatController *self);
+/* Counts and times of the last reply (zeros where it did not get that far):
+ * prompt tokens read and reused from the KV cache, tokens generated. */
+const llm_session_stats *hark_chat_controller_get_last_stats(HarkChatController *self);
 /* The model the last reply found not installed (for an install offer), or NULL. */
 const char *hark_chat_controller_get_missing_model(HarkChatController *self);
 gboolean hark_chat_controller_get_busy(HarkChatController *self);

@@ -242,6 +242,32 @@ test_stream_and_restore(void)
   g_free(want1), g_free(want2), g_free(want3);
 }
 
+/* The conversation is given to the session again before each reply; what
+ * the KV cache holds of it is not read again. */
+static void
+test_kv_reuse(void)
+{
+  char *path;
+  app_history *h;
+  HarkChatController *c;
+  ctx x;
+  gint64 conv = setup(&path, &h, &c, &x);
+  GError *error = NULL;
+  g_object_set(c, "n-predict", 12, NULL); /* the test model's context is short: keep it from filling */
+  send(c, &x, conv, "Hello there, how are you today?", NULL, NULL, &error);
+  g_assert_no_error(error);
+  const llm_session_stats *st = hark_chat_controller_get_last_stats(c);
+  g_assert_cmpint(st->n_gen, ==, 12);
+  int first_prompt = st->n_prompt + st->n_reused;
+  send(c, &x, conv, "Tell me more.", NULL, NULL, &error);
+  g_assert_no_error(error);
+  g_test_message("second turn: %d prompt tokens read, %d reused (the first prompt had %d)", st->n_prompt,
+                 st->n_reused, first_prompt);
+  g_assert_cmpint(st->n_dropped_turns, ==, 0);
+  g_assert_cmpint(st->n_reused, >=, first_prompt);
+  teardown(path, h, c, &x);
+}
+
 /* A prompt whose greedy reply is long, so a stop lands in the middle of it. */
 #define LONG_PROMPT "Write a long story about a lighthouse keeper and the sea."
 
@@ -578,6 +604,7 @@ main(int argc, char **argv)
   llm_test_make_model(vocab, model_path);
   g_free(vocab);
   g_test_add_func("/app/chat/stream-and-restore", test_stream_and_restore);
+  g_test_add_func("/app/chat/kv-reuse", test_kv_reuse);
   g_test_add_func("/app/chat/stop", test_stop);
   g_test_add_func("/app/chat/model-errors", test_model_errors);
   g_test_add_func("/app/chat/images", test_images);
