@@ -36,6 +36,13 @@ static const char *const migrations[] = {
   "  path TEXT NOT NULL,"
   "  sha256 TEXT NOT NULL);"
   "CREATE INDEX attachments_by_message ON attachments(message_id);"
+  "CREATE TABLE segments ("
+  "  id INTEGER PRIMARY KEY,"
+  "  message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,"
+  "  start_s REAL NOT NULL,"
+  "  end_s REAL NOT NULL,"
+  "  text TEXT NOT NULL);"
+  "CREATE INDEX segments_by_message ON segments(message_id, start_s);"
   "CREATE VIRTUAL TABLE messages_fts USING fts5(text, content='messages', content_rowid='id');"
   "CREATE TRIGGER messages_ai AFTER INSERT ON messages BEGIN"
   "  INSERT INTO messages_fts(rowid, text) VALUES (new.id, new.text); END;"
@@ -279,6 +286,15 @@ app_message_free(app_message *m)
   g_free(m->text);
   g_ptr_array_unref(m->attachments);
   g_free(m);
+}
+
+void
+app_segment_free(app_segment *seg)
+{
+  if (!seg)
+    return;
+  g_free(seg->text);
+  g_free(seg);
 }
 
 void
@@ -609,6 +625,79 @@ app_history_search(app_history *h, const char *query, guint limit, GError **erro
   if (rc != SQLITE_DONE) {
     g_ptr_array_unref(out);
     sql_error(h, error, "searching");
+    return NULL;
+  }
+  return out;
+}
+
+gboolean
+app_history_set_segments(app_history *h, gint64 message_id, const app_segment *segments, guint n, GError **error)
+{
+  for (guint i = 0; i < n; i++) {
+    if (!(segments[i].start >= 0 && segments[i].end >= segments[i].start)) {
+      g_set_error(error, APP_HISTORY_ERROR, APP_HISTORY_ERROR_INVALID,
+                  "segment %u: times %.3f to %.3f s are not an interval", i, segments[i].start, segments[i].end);
+      return FALSE;
+    }
+  }
+  if (!exec(h, "BEGIN IMMEDIATE", error))
+    return FALSE;
+  sqlite3_stmt *st = prepare(h, "SELECT 1 FROM messages WHERE id = ?", error);
+  if (!st)
+    goto fail;
+  sqlite3_bind_int64(st, 1, message_id);
+  int rc = sqlite3_step(st);
+  sqlite3_finalize(st);
+  if (rc != SQLITE_ROW) {
+    if (rc == SQLITE_DONE)
+      not_found(error, "message", message_id);
+    else
+      sql_error(h, error, "reading a message");
+    goto fail;
+  }
+  if (!(st = prepare(h, "DELETE FROM segments WHERE message_id = ?", error)))
+    goto fail;
+  sqlite3_bind_int64(st, 1, message_id);
+  if (!step_done(h, st, error))
+    goto fail;
+  for (guint i = 0; i < n; i++) {
+    if (!(st = prepare(h, "INSERT INTO segments (message_id, start_s, end_s, text) VALUES (?, ?, ?, ?)", error)))
+      goto fail;
+    sqlite3_bind_int64(st, 1, message_id);
+    sqlite3_bind_double(st, 2, segments[i].start);
+    sqlite3_bind_double(st, 3, segments[i].end);
+    sqlite3_bind_text(st, 4, segments[i].text ? segments[i].text : "", -1, SQLITE_TRANSIENT);
+    if (!step_done(h, st, error))
+      goto fail;
+  }
+  if (exec(h, "COMMIT", error))
+    return TRUE;
+fail:
+  sqlite3_exec(h->db, "ROLLBACK", NULL, NULL, NULL);
+  return FALSE;
+}
+
+GPtrArray *
+app_history_segments(app_history *h, gint64 message_id, GError **error)
+{
+  sqlite3_stmt *st = prepare(h, "SELECT start_s, end_s, text FROM segments WHERE message_id = ? ORDER BY start_s, id",
+                             error);
+  if (!st)
+    return NULL;
+  sqlite3_bind_int64(st, 1, message_id);
+  GPtrArray *out = g_ptr_array_new_with_free_func((GDestroyNotify)app_segment_free);
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    app_segment *seg = g_new0(app_segment, 1);
+    seg->start = sqlite3_column_double(st, 0);
+    seg->end = sqlite3_column_double(st, 1);
+    seg->text = g_strdup((const char *)sqlite3_column_text(st, 2));
+    g_ptr_array_add(out, seg);
+  }
+  sqlite3_finalize(st);
+  if (rc != SQLITE_DONE) {
+    g_ptr_array_unref(out);
+    sql_error(h, error, "reading segments");
     return NULL;
   }
   return out;

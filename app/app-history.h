@@ -2,7 +2,7 @@
  *
  * One file, $XDG_DATA_HOME/hark/history.sqlite3, in WAL mode: conversations
  * and their messages (role, text, attachments by path and content hash,
- * created time), written one message per transaction as each message
+ * created time, a transcript's timed segments), written one message per transaction as each message
  * completes, so a crash or a kill loses at most the reply being generated.
  * Deleting a conversation deletes its messages and attachments. Messages are
  * indexed for full-text search (FTS5).
@@ -59,6 +59,12 @@ typedef struct {
   GPtrArray *attachments; /* app_attachment*, never NULL */
 } app_message;
 
+/* A stretch of a transcript: seconds from the start of the file. */
+typedef struct {
+  double start, end;
+  char *text;
+} app_segment;
+
 typedef struct {
   gint64 conversation_id;
   gint64 message_id;
@@ -69,6 +75,7 @@ typedef struct {
 void app_conversation_free(app_conversation *c);
 void app_message_free(app_message *m);
 void app_search_hit_free(app_search_hit *h);
+void app_segment_free(app_segment *seg);
 
 /* $XDG_DATA_HOME/hark/history.sqlite3; g_free. */
 char *app_history_default_path(void);
@@ -102,6 +109,14 @@ gboolean app_history_replace_message(app_history *h, gint64 message_id, const ch
 gboolean app_history_delete_message(app_history *h, gint64 message_id, GError **error);
 /* The conversation's messages in order: app_message*. */
 GPtrArray *app_history_messages(app_history *h, gint64 conversation_id, GError **error);
+
+/* A message's transcript segments (a transcribed file's message): replaces
+ * the ones it had, in one transaction. APP_HISTORY_ERROR_INVALID for a
+ * segment that ends before it starts (nothing is written then). */
+gboolean app_history_set_segments(app_history *h, gint64 message_id, const app_segment *segments, guint n,
+                                  GError **error);
+/* Its segments by start time: app_segment*; deleted with the message. */
+GPtrArray *app_history_segments(app_history *h, gint64 message_id, GError **error);
 
 /* Messages matching the words of `query` (each word a prefix, all required),
  * best first, at most `limit`: app_search_hit*. Punctuation in the query is

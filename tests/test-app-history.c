@@ -276,6 +276,60 @@ test_corrupt_file(void)
 }
 
 static void
+test_segments(void)
+{
+  char *dir = temp_dir();
+  char *path = g_build_filename(dir, "history.sqlite3", NULL);
+  GError *error = NULL;
+  app_history *h = open_ok(path);
+  gint64 c = app_history_new_conversation(h, "Meeting", &error);
+  gint64 m = app_history_add_message(h, c, "user", "Transcribe meeting.ogg", FALSE, NULL, &error);
+  gint64 t = app_history_add_message(h, c, "assistant", "Hello everyone. Let us start.", FALSE, NULL, &error);
+  g_assert_no_error(error);
+  app_segment segs[] = { { 2.5, 4.0, " Let us start." }, { 0.0, 2.5, " Hello everyone." } };
+  g_assert_true(app_history_set_segments(h, t, segs, 2, &error));
+  g_assert_no_error(error);
+
+  /* A bad interval is refused and changes nothing; an unknown message too. */
+  app_segment bad[] = { { 1.0, 3.0, "fine" }, { 5.0, 4.0, "backwards" } };
+  g_assert_false(app_history_set_segments(h, t, bad, 2, &error));
+  g_assert_error(error, APP_HISTORY_ERROR, APP_HISTORY_ERROR_INVALID);
+  g_clear_error(&error);
+  g_assert_false(app_history_set_segments(h, 999, segs, 2, &error));
+  g_assert_error(error, APP_HISTORY_ERROR, APP_HISTORY_ERROR_NOT_FOUND);
+  g_clear_error(&error);
+  app_history_free(h);
+
+  h = open_ok(path);
+  GPtrArray *got = app_history_segments(h, t, &error);
+  g_assert_no_error(error);
+  g_assert_cmpuint(got->len, ==, 2);
+  app_segment *s0 = got->pdata[0], *s1 = got->pdata[1];
+  g_assert_cmpfloat(s0->start, ==, 0.0);
+  g_assert_cmpfloat(s0->end, ==, 2.5);
+  g_assert_cmpstr(s0->text, ==, " Hello everyone.");
+  g_assert_cmpstr(s1->text, ==, " Let us start.");
+  g_ptr_array_unref(got);
+  got = app_history_segments(h, m, &error);
+  g_assert_cmpuint(got->len, ==, 0);
+  g_ptr_array_unref(got);
+
+  /* Set again: replaced, not added to. */
+  g_assert_true(app_history_set_segments(h, t, segs, 1, &error));
+  got = app_history_segments(h, t, &error);
+  g_assert_cmpuint(got->len, ==, 1);
+  g_ptr_array_unref(got);
+
+  /* They go with their message, and with their conversation. */
+  g_assert_true(app_history_delete_conversation(h, c, &error));
+  app_history_free(h);
+  g_assert_cmpuint(count_rows(path, "SELECT count(*) FROM segments"), ==, 0);
+  g_free(path);
+  test_remove_tree(dir);
+  g_free(dir);
+}
+
+static void
 test_newer_schema(void)
 {
   char *dir = temp_dir();
@@ -324,6 +378,7 @@ main(int argc, char **argv)
   g_test_add_func("/app/history/round-trip", test_round_trip);
   g_test_add_func("/app/history/delete-and-search", test_delete_and_search);
   g_test_add_func("/app/history/corrupt-file", test_corrupt_file);
+  g_test_add_func("/app/history/segments", test_segments);
   g_test_add_func("/app/history/newer-schema", test_newer_schema);
   g_test_add_func("/app/history/default-path", test_default_path);
   return g_test_run();
