@@ -27,8 +27,10 @@ find_closer(const char *s, gsize from, gsize n, const char *mark)
       }
     }
     if (!memcmp(s + i, mark, m) && i > from && s[i - 1] != ' ') {
-      if (m == 1 && i + 1 < n && s[i + 1] == mark[0])
-        { i++; continue; } /* part of a double marker */
+      if (m == 1 && i + 1 < n && s[i + 1] == mark[0]) {
+        i++; /* part of a double marker */
+        continue;
+      }
       return s + i;
     }
   }
@@ -139,7 +141,8 @@ app_markdown_to_pango(const char *md)
     while (t[hashes] == '#')
       hashes++;
     if (hashes >= 1 && hashes <= 6 && t[hashes] == ' ') {
-      g_string_append_printf(out, "<span weight=\"bold\" size=\"%s\">", hashes == 1 ? "x-large" : hashes == 2 ? "large" : "medium");
+      const char *size = hashes == 1 ? "x-large" : hashes == 2 ? "large" : "medium";
+      g_string_append_printf(out, "<span weight=\"bold\" size=\"%s\">", size);
       inline_md(out, t + hashes + 1, strlen(t + hashes + 1));
       g_string_append(out, "</span>");
       continue;

@@ -63,7 +63,8 @@ test_blocks(void)
 static void
 test_always_well_formed(void)
 {
-  const char *full = "# Hi\nSome **bold *and italic* text** with `code` and _under_.\n- a\n- b\n```py\nx = 1 < 2\n```\n";
+  const char *full = "# Hi\nSome **bold *and italic* text** with `code` and _under_.\n"
+                     "- a\n- b\n```py\nx = 1 < 2\n```\n";
   /* Every prefix, as a streaming reply shows it. */
   for (gsize n = 0; n <= strlen(full); n++) {
     char *part = g_strndup(full, n);

@@ -376,7 +376,8 @@ static void
 show_reply_error(HarkWindow *self, const GError *error)
 {
   if (g_error_matches(error, APP_MODELS_ERROR, APP_MODELS_ERROR_NOT_INSTALLED)) {
-    char *title = g_strdup_printf(_("The model %s is not installed"), hark_chat_controller_get_missing_model(self->chat));
+    char *title = g_strdup_printf(_("The model %s is not installed"),
+                                  hark_chat_controller_get_missing_model(self->chat));
     AdwToast *t = adw_toast_new(title);
     adw_toast_set_button_label(t, _("_Install Model"));
     adw_toast_set_action_name(t, "win.install-model");
@@ -736,7 +737,8 @@ install_done_cb(GObject *source, GAsyncResult *result, gpointer data)
   }
   g_clear_object(&self->install_cancel);
   GtkWidget *last = gtk_widget_get_last_child(GTK_WIDGET(self->message_list));
-  if (ok && last && HARK_IS_MESSAGE_ROW(last) && !g_strcmp0(hark_message_row_get_role(HARK_MESSAGE_ROW(last)), "user")) {
+  if (ok && last && HARK_IS_MESSAGE_ROW(last) &&
+      !g_strcmp0(hark_message_row_get_role(HARK_MESSAGE_ROW(last)), "user")) {
     /* The message that found no model gets its reply now. */
     toast(self, _("Model installed"));
     regenerate_cb(self);
