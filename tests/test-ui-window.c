@@ -355,6 +355,29 @@ test_search_and_delete(void)
   g_assert_cmpint(hark_window_get_conversation(win), ==, 0);
   g_assert_cmpuint(hark_window_get_n_messages(win), ==, 0);
   g_assert_cmpuint(n_rows(list), ==, all - 1);
+
+  /* A sidebar row's menu asks first; Cancel keeps the chat, Delete deletes it. */
+  type_and_send(win, "Another chat to delete");
+  wait_idle(win);
+  conv = hark_window_get_conversation(win);
+  const char *answers[] = { "cancel", "delete" };
+  for (guint k = 0; k < 2; k++) {
+    gtk_widget_activate_action(GTK_WIDGET(win), "win.delete-conversation", "x", conv);
+    AdwMessageDialog *dialog = NULL;
+    GListModel *tops = gtk_window_get_toplevels();
+    for (guint i = 0; i < g_list_model_get_n_items(tops); i++) {
+      GObject *w = g_list_model_get_item(tops, i);
+      if (ADW_IS_MESSAGE_DIALOG(w))
+        dialog = ADW_MESSAGE_DIALOG(w);
+      g_object_unref(w);
+    }
+    g_assert_nonnull(dialog);
+    g_assert_true(gtk_window_get_transient_for(GTK_WINDOW(dialog)) == GTK_WINDOW(win));
+    adw_message_dialog_response(dialog, answers[k]);
+    gtk_window_destroy(GTK_WINDOW(dialog));
+    g_assert_cmpint(hark_window_get_conversation(win), ==, k == 0 ? conv : 0);
+  }
+  g_assert_cmpuint(n_rows(list), ==, all - 1);
   gtk_window_destroy(GTK_WINDOW(win));
 }
 

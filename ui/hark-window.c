@@ -146,6 +146,46 @@ clear_messages(HarkWindow *self)
 
 /* ---- the sidebar ---- */
 
+/* A row's menu is made for one click; it goes once closed (its action has run by then). */
+static gboolean
+unparent_idle(gpointer popover)
+{
+  gtk_widget_unparent(popover);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+popover_closed_cb(GtkPopover *popover)
+{
+  g_idle_add_full(G_PRIORITY_DEFAULT_IDLE, unparent_idle, popover, NULL);
+}
+
+/* A right click (or a long press) on a sidebar row offers to delete it. */
+static void
+row_menu_cb(GtkGesture *gesture, int n_press, double x, double y, GtkWidget *row)
+{
+  gint64 *id = g_object_get_data(G_OBJECT(row), "conversation");
+  GMenu *menu = g_menu_new();
+  GMenuItem *item = g_menu_item_new(_("_Delete Chat…"), NULL);
+  g_menu_item_set_action_and_target_value(item, "win.delete-conversation", g_variant_new_int64(*id));
+  g_menu_append_item(menu, item);
+  g_object_unref(item);
+  GtkWidget *popover = gtk_popover_menu_new_from_model(G_MENU_MODEL(menu));
+  g_object_unref(menu);
+  gtk_widget_set_parent(popover, row);
+  gtk_popover_set_pointing_to(GTK_POPOVER(popover), &(GdkRectangle){ (int)x, (int)y, 1, 1 });
+  gtk_popover_set_has_arrow(GTK_POPOVER(popover), FALSE);
+  g_signal_connect(popover, "closed", G_CALLBACK(popover_closed_cb), NULL);
+  gtk_popover_popup(GTK_POPOVER(popover));
+  gtk_gesture_set_state(gesture, GTK_EVENT_SEQUENCE_CLAIMED);
+}
+
+static void
+row_long_press_cb(GtkGesture *gesture, double x, double y, GtkWidget *row)
+{
+  row_menu_cb(gesture, 1, x, y, row);
+}
+
 static GtkWidget *
 conversation_row(gint64 id, const char *title, const char *subtitle)
 {
@@ -170,6 +210,14 @@ conversation_row(gint64 id, const char *title, const char *subtitle)
   gint64 *idp = g_new(gint64, 1);
   *idp = id;
   g_object_set_data_full(G_OBJECT(row), "conversation", idp, g_free);
+  GtkGesture *click = gtk_gesture_click_new();
+  gtk_gesture_single_set_button(GTK_GESTURE_SINGLE(click), GDK_BUTTON_SECONDARY);
+  g_signal_connect(click, "pressed", G_CALLBACK(row_menu_cb), row);
+  gtk_widget_add_controller(row, GTK_EVENT_CONTROLLER(click));
+  GtkGesture *press = gtk_gesture_long_press_new();
+  gtk_gesture_single_set_touch_only(GTK_GESTURE_SINGLE(press), TRUE);
+  g_signal_connect(press, "pressed", G_CALLBACK(row_long_press_cb), row);
+  gtk_widget_add_controller(row, GTK_EVENT_CONTROLLER(press));
   return row;
 }
 
@@ -422,6 +470,14 @@ reply_done_cb(GObject *source, GAsyncResult *result, gpointer data)
     if (!error || (stopped && stopped_id)) {
       hark_message_row_set_stopped(row, stopped);
       hark_message_row_set_streaming(row, FALSE);
+      const llm_session_stats *st = hark_chat_controller_get_last_stats(self->chat);
+      if (st->n_gen > 0 && st->gen_s > 0) {
+        char *tip = g_strdup_printf(g_dngettext(HARK_GETTEXT_PACKAGE, "%d token, %.1f per second",
+                                                "%d tokens, %.1f per second", (gulong)st->n_gen),
+                                    st->n_gen, st->n_gen / st->gen_s);
+        gtk_widget_set_tooltip_text(GTK_WIDGET(row), tip);
+        g_free(tip);
+      }
     } else {
       remove_row(self, row);
     }
@@ -684,20 +740,28 @@ delete_response_cb(AdwMessageDialog *dialog, const char *response, gpointer data
   }
 }
 
+/* Asks before deleting conversation `id`. */
 static void
-delete_chat_action(GtkWidget *widget, const char *name, GVariant *param)
+confirm_delete(HarkWindow *self, gint64 id)
 {
-  HarkWindow *self = HARK_WINDOW(widget);
-  if (!self->conversation)
-    return;
   GtkWidget *dialog = adw_message_dialog_new(GTK_WINDOW(self), _("Delete Chat?"),
                                              _("Its messages are deleted from this computer; this cannot be undone."));
   adw_message_dialog_add_responses(ADW_MESSAGE_DIALOG(dialog), "cancel", _("_Cancel"), "delete", _("_Delete"), NULL);
   adw_message_dialog_set_response_appearance(ADW_MESSAGE_DIALOG(dialog), "delete", ADW_RESPONSE_DESTRUCTIVE);
   adw_message_dialog_set_close_response(ADW_MESSAGE_DIALOG(dialog), "cancel");
   g_object_set_data(G_OBJECT(dialog), "window", self);
-  g_signal_connect(dialog, "response", G_CALLBACK(delete_response_cb), GSIZE_TO_POINTER((gsize)self->conversation));
+  g_signal_connect(dialog, "response", G_CALLBACK(delete_response_cb), GSIZE_TO_POINTER((gsize)id));
   gtk_window_present(GTK_WINDOW(dialog));
+}
+
+static void
+delete_chat_action(GtkWidget *widget, const char *name, GVariant *param)
+{
+  HarkWindow *self = HARK_WINDOW(widget);
+  if (param)
+    confirm_delete(self, g_variant_get_int64(param)); /* a sidebar row's menu */
+  else if (self->conversation)
+    confirm_delete(self, self->conversation);
 }
 
 static void
@@ -957,6 +1021,7 @@ hark_window_class_init(HarkWindowClass *klass)
   gtk_widget_class_bind_template_callback(widget_class, conversation_selected_cb);
   gtk_widget_class_install_action(widget_class, "win.new-chat", NULL, new_chat_action);
   gtk_widget_class_install_action(widget_class, "win.delete-chat", NULL, delete_chat_action);
+  gtk_widget_class_install_action(widget_class, "win.delete-conversation", "x", delete_chat_action);
   gtk_widget_class_install_action(widget_class, "win.search", NULL, search_action);
   gtk_widget_class_install_action(widget_class, "win.install-model", NULL, install_model_action);
   gtk_widget_class_add_binding_action(widget_class, GDK_KEY_n, GDK_CONTROL_MASK, "win.new-chat", NULL);
