@@ -18,6 +18,13 @@ static gpointer
 worker_main(gpointer data)
 {
   app_worker *w = data;
+  /* A context of the worker's own as its thread-default: without it, the
+   * global default context counts as this thread's too, and
+   * g_main_context_invoke_full() would run a post right here (having
+   * acquired the context while the main thread was between iterations)
+   * instead of on the main thread. */
+  GMainContext *own = g_main_context_new();
+  g_main_context_push_thread_default(own);
   for (;;) {
     worker_item *item = g_async_queue_pop(w->queue);
     app_worker_func func = item->func;
@@ -29,6 +36,8 @@ worker_main(gpointer data)
   }
   if (w->free_state)
     w->free_state(w->state);
+  g_main_context_pop_thread_default(own);
+  g_main_context_unref(own);
   return NULL;
 }
 

@@ -8,7 +8,9 @@
  *
  * Threads: app_worker_new, _push and _free on the owner's thread (the one
  * whose thread-default main context is captured); jobs and free_state run on
- * the worker thread; app_worker_post from any thread.
+ * the worker thread (which has a thread-default main context of its own);
+ * app_worker_post from any thread other than the owner's, and its function
+ * always runs on the owner's thread, later.
  */
 #pragma once
 
