@@ -1,27 +1,41 @@
-/* hark-window.h: the main window: header bar, chat view and composer. */
+/* hark-window.h: the main window: conversations, the chat view, the composer. */
 #pragma once
 
 #include <adwaita.h>
+
+#include "app-chat.h"
+#include "hark-message-row.h"
 
 G_BEGIN_DECLS
 
 #define HARK_TYPE_WINDOW (hark_window_get_type())
 G_DECLARE_FINAL_TYPE(HarkWindow, hark_window, HARK, WINDOW, AdwApplicationWindow)
 
+/* app may be NULL (the tests). The window opens the history
+ * ($XDG_DATA_HOME/hark/history.sqlite3) and starts a chat controller; the chat
+ * model is $HARK_CHAT_MODEL when set, else the chat-model setting; the model
+ * for conversations with images $HARK_VISION_MODEL, else vision-model. */
 HarkWindow *hark_window_new(GtkApplication *app);
 
-/* Renders the window as it is drawn now into a PNG file. Main thread only;
- * the window must be mapped. Returns FALSE with `error` set on failure. */
-gboolean hark_window_save_png(HarkWindow *self, const char *path, GError **error);
+/* Shows conversation `id` from the history; 0: a new, empty chat. */
+void hark_window_open_conversation(HarkWindow *self, gint64 id);
+gint64 hark_window_get_conversation(HarkWindow *self);
+/* Deletes a conversation (stopping its reply if one is written). */
+gboolean hark_window_delete_conversation(HarkWindow *self, gint64 id, GError **error);
 
-/* Calls `done` once the window has been mapped and drawn a few frames, so a
- * screenshot shows it settled. */
+/* Adds an image to the next message (as the attach button and a drop do);
+ * FALSE, with a toast, for a file that is not an image. */
+gboolean hark_window_add_attachment(HarkWindow *self, const char *path);
+
+/* Messages shown in the chat view, the one being written included. */
+guint hark_window_get_n_messages(HarkWindow *self);
+HarkMessageRow *hark_window_get_message(HarkWindow *self, guint i);
+HarkChatController *hark_window_get_chat(HarkWindow *self);
+
+/* Calls `done` (once, from an idle) after the window has drawn a few frames. */
 void hark_window_when_drawn(HarkWindow *self, GSourceFunc done, gpointer user_data);
 
-/* Posts a user message into the chat view (the window's only chat for now). */
-void hark_window_add_user_message(HarkWindow *self, const char *text);
-
-/* How many messages the chat view shows. */
-guint hark_window_get_n_messages(HarkWindow *self);
+/* Renders the window as it is now into a PNG file. */
+gboolean hark_window_save_png(HarkWindow *self, const char *path, GError **error);
 
 G_END_DECLS
