@@ -30,8 +30,8 @@ typedef struct {
 } chat_state;
 
 /* What the vision worker thread owns: the image model, and which
- * conversation its session holds (app_vision cannot be given old turns, so a
- * conversation it does not hold is asked again with all its images). */
+ * conversation its session holds (a conversation it does not hold is read
+ * again, turn by turn with each turn's images, before the new question). */
 typedef struct {
   job_slot slot;
   app_vision *v;
@@ -58,6 +58,7 @@ typedef struct chat_job {
   gboolean vision;
   GPtrArray *all_images; /* every image of the conversation, this message's last */
   guint n_new_images;    /* how many of them this message brings */
+  GArray *msg_images;    /* (guint) images of each earlier message, in all_images' order */
   GString *streamed;     /* all the reply's text so far (app_vision returns none when stopped) */
   llm_session_stats stats;
   /* Set on the worker. */
@@ -394,12 +395,21 @@ run_vision(gpointer state, gpointer data)
   if (g_cancellable_set_error_if_cancelled(job->cancellable, &job->error) || !ensure_vision(vs, job))
     goto out;
   /* A follow-up when the session holds exactly the conversation before this
-   * message; else the conversation's images are read again with the question. */
+   * message; else the conversation is read again, each turn with its images. */
   gboolean follow_up = vs->conversation == job->conversation_id && vs->n_synced == job->roles->len;
-  guint first = follow_up ? job->all_images->len - job->n_new_images : 0;
-  if (!follow_up)
-    app_vision_forget(vs->v);
+  guint first = job->all_images->len - job->n_new_images;
   vs->conversation = 0;
+  if (!follow_up) {
+    app_vision_forget(vs->v);
+    guint at = 0;
+    for (guint i = 0; i < job->roles->len; i++) {
+      guint n = g_array_index(job->msg_images, guint, i);
+      if (!app_vision_add_turn(vs->v, job->roles->pdata[i], job->texts->pdata[i],
+                               (const char *const *)job->all_images->pdata + at, (int)n, &job->error))
+        goto out;
+      at += n;
+    }
+  }
   char *answer = NULL;
   if (app_vision_ask(vs->v, (const char *const *)job->all_images->pdata + first, (int)(job->all_images->len - first),
                      job->user_text, &answer, &job->stats, &job->error)) {
@@ -429,6 +439,8 @@ chat_job_free(gpointer data)
   g_ptr_array_unref(job->notices);
   if (job->all_images)
     g_ptr_array_unref(job->all_images);
+  if (job->msg_images)
+    g_array_unref(job->msg_images);
   g_string_free(job->streamed, TRUE);
   g_string_free(job->pending, TRUE);
   g_mutex_clear(&job->lock);
@@ -495,10 +507,13 @@ start_job(HarkChatController *self, GTask *task, GCancellable *cancellable, gint
 {
   GError *error = NULL;
   GPtrArray *all_images = g_ptr_array_new_with_free_func(g_free);
+  GArray *msg_images = g_array_new(FALSE, FALSE, sizeof(guint));
   for (guint i = 0; i < n_before; i++) {
     const app_message *m = messages->pdata[i];
     for (guint k = 0; k < m->attachments->len; k++)
       g_ptr_array_add(all_images, g_strdup(((app_attachment *)m->attachments->pdata[k])->path));
+    guint n = m->attachments->len;
+    g_array_append_val(msg_images, n);
   }
   guint n_new = images ? g_strv_length((char **)images) : 0;
   for (guint k = 0; k < n_new; k++)
@@ -510,6 +525,7 @@ start_job(HarkChatController *self, GTask *task, GCancellable *cancellable, gint
     if (!self->vision_worker) {
       g_free(vs);
       g_ptr_array_unref(all_images);
+      g_array_unref(msg_images);
       g_task_return_error(task, error);
       return;
     }
@@ -524,6 +540,7 @@ start_job(HarkChatController *self, GTask *task, GCancellable *cancellable, gint
   job->replace_id = replace_id;
   job->vision = vision;
   job->all_images = all_images;
+  job->msg_images = msg_images;
   job->n_new_images = n_new;
   job->streamed = g_string_new(NULL);
   job->model = g_strdup(vision ? hark_chat_controller_get_vision_model(self) : hark_chat_controller_get_model(self));

@@ -156,19 +156,22 @@ fail:
   return NULL;
 }
 
-/* Encodes images[0..n) (decoded or given) and asks. */
+/* Decodes (unless given) and encodes images[0..n): *embd (g_free) holds their
+ * embeddings and imgs[0..n) point into it. FALSE with *error naming the file. */
 static gboolean
-ask(app_vision *v, const char *const *paths, const vis_image *given, int n, const char *question, char **answer,
-    llm_session_stats *stats, GError **error)
+encode_images(app_vision *v, const char *const *paths, const vis_image *given, int n, float **embd_out,
+              llm_image *imgs, GError **error)
 {
   const vis_clip_hparams *hp = vis_clip_get_hparams(v->clip);
   size_t per = (size_t)hp->n_tokens * (size_t)hp->n_out;
   float *embd = n > 0 ? g_try_malloc((size_t)n * per * sizeof(float)) : NULL;
-  llm_image *imgs = g_new0(llm_image, n > 0 ? n : 1);
-  gboolean ok = n == 0 || embd != NULL;
-  if (!ok)
+  *embd_out = embd;
+  if (n > 0 && !embd) {
     g_set_error(error, G_IO_ERROR, G_IO_ERROR_NO_SPACE, "out of memory for %d images", n);
+    return FALSE;
+  }
   double t0 = kern_clock_s();
+  gboolean ok = TRUE;
   for (int i = 0; ok && i < n; i++) {
     vis_image img = { 0 };
     const vis_image *use = given;
@@ -195,6 +198,17 @@ ask(app_vision *v, const char *const *paths, const vis_image *given, int n, cons
     imgs[i] = (llm_image){ embd + (size_t)i * per, hp->n_tokens, hp->n_out };
   }
   v->encode_s = kern_clock_s() - t0;
+  return ok;
+}
+
+/* Encodes images[0..n) (decoded or given) and asks. */
+static gboolean
+ask(app_vision *v, const char *const *paths, const vis_image *given, int n, const char *question, char **answer,
+    llm_session_stats *stats, GError **error)
+{
+  float *embd = NULL;
+  llm_image *imgs = g_new0(llm_image, n > 0 ? n : 1);
+  gboolean ok = encode_images(v, paths, given, n, &embd, imgs, error);
   if (ok) {
     char *reply = NULL;
     llm_session_stats st = { 0 };
@@ -211,6 +225,33 @@ ask(app_vision *v, const char *const *paths, const vis_image *given, int n, cons
     free(reply);
     if (stats)
       *stats = st;
+  }
+  g_free(imgs);
+  g_free(embd);
+  return ok;
+}
+
+gboolean
+app_vision_add_turn(app_vision *v, const char *role, const char *text, const char *const *images, int n,
+                    GError **error)
+{
+  if (!role || !text || (strcmp(role, "user") && strcmp(role, "assistant")) || (n > 0 && strcmp(role, "user"))) {
+    g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "a turn is a user's (with images or not) or an "
+                                                                "assistant's text");
+    return FALSE;
+  }
+  if (n == 0 && llm_session_add_turn(v->s, role, text) == 0)
+    return TRUE;
+  if (n == 0) {
+    g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "%s", llm_session_errmsg(v->s));
+    return FALSE;
+  }
+  float *embd = NULL;
+  llm_image *imgs = g_new0(llm_image, n);
+  gboolean ok = encode_images(v, images, NULL, n, &embd, imgs, error);
+  if (ok && llm_session_add_turn_images(v->s, text, imgs, n) != 0) {
+    g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "%s", llm_session_errmsg(v->s));
+    ok = FALSE;
   }
   g_free(imgs);
   g_free(embd);

@@ -61,6 +61,13 @@ gboolean app_vision_ask(app_vision *v, const char *const *images, int n, const c
 gboolean app_vision_ask_image(app_vision *v, const vis_image *img, const char *question, char **answer,
                               llm_session_stats *stats, GError **error);
 
+/* Appends a finished turn without generating, e.g. a conversation restored
+ * from history: a user's text with its images (files, encoded now; n may be
+ * 0), or an assistant's text (n = 0). The next ask reads them with its
+ * question. FALSE with *error naming an unreadable image. */
+gboolean app_vision_add_turn(app_vision *v, const char *role, const char *text, const char *const *images, int n,
+                             GError **error);
+
 /* Forgets the conversation (the KV cache's common prefix is kept for reuse). */
 void app_vision_forget(app_vision *v);
 

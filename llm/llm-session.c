@@ -596,6 +596,31 @@ sb_append(strbuf *b, const char *t, size_t n)
   return 0;
 }
 
+static int
+check_images(llm_session *s, const llm_image *images, int n_images)
+{
+  if (n_images < 0 || (n_images > 0 && !images))
+    return fail(s, KERN_E_INVAL, "%d images", n_images);
+  int d = llm_model_hparams(s->m)->n_embd;
+  for (int i = 0; i < n_images; i++) {
+    if (!images[i].embd || images[i].n_tokens < 1)
+      return fail(s, KERN_E_INVAL, "image %d has no embeddings", i + 1);
+    if (images[i].n_embd != d)
+      return fail(s, KERN_E_INVAL, "image %d has embeddings of %d values; the language model's are %d wide "
+                  "(is the projector made for this model?)", i + 1, images[i].n_embd, d);
+  }
+  return 0;
+}
+
+int
+llm_session_add_turn_images(llm_session *s, const char *user_text, const llm_image *images, int n_images)
+{
+  if (!user_text)
+    return fail(s, KERN_E_INVAL, "a turn needs content");
+  int rc = check_images(s, images, n_images);
+  return rc ? rc : push_turn_images(s, "user", user_text, images, n_images);
+}
+
 int
 llm_session_chat(llm_session *s, const char *user_text, char **reply, llm_session_stats *stats)
 {
@@ -611,17 +636,9 @@ llm_session_chat_images(llm_session *s, const char *user_text, const llm_image *
     *reply = NULL;
   if (!user_text)
     return fail(s, KERN_E_INVAL, "no message");
-  if (n_images < 0 || (n_images > 0 && !images))
-    return fail(s, KERN_E_INVAL, "%d images", n_images);
-  int d = llm_model_hparams(s->m)->n_embd;
-  for (int i = 0; i < n_images; i++) {
-    if (!images[i].embd || images[i].n_tokens < 1)
-      return fail(s, KERN_E_INVAL, "image %d has no embeddings", i + 1);
-    if (images[i].n_embd != d)
-      return fail(s, KERN_E_INVAL, "image %d has embeddings of %d values; the language model's are %d wide "
-                  "(is the projector made for this model?)", i + 1, images[i].n_embd, d);
-  }
-  int rc = push_turn_images(s, "user", user_text, images, n_images);
+  int rc = check_images(s, images, n_images);
+  if (rc == 0)
+    rc = push_turn_images(s, "user", user_text, images, n_images);
   if (rc != 0)
     return rc;
   int n_ctx = llm_model_hparams(s->m)->n_ctx;

@@ -99,6 +99,9 @@ typedef struct {
  * is not the model's. */
 int llm_session_chat_images(llm_session *s, const char *user_text, const llm_image *images, int n_images,
                             char **reply, llm_session_stats *stats);
+/* Appends a finished user turn with images without generating (a conversation
+ * restored from history); read with the next chat. */
+int llm_session_add_turn_images(llm_session *s, const char *user_text, const llm_image *images, int n_images);
 
 /* Appends a finished turn without generating (role "user" or "assistant"),
  * e.g. a conversation restored from history; it is read with the next chat. */

@@ -448,6 +448,28 @@ vision_reply(const char *model, const char *const *images, const char *q1, const
   return a;
 }
 
+/* The same after a restored conversation: `q1` with images and the answer
+ * `a1` added as finished turns, then `q2` asked. */
+static char *
+vision_reply_restored(const char *model, const char *const *images, const char *q1, const char *a1, const char *q2)
+{
+  GError *error = NULL;
+  app_vision_params vp = app_vision_default_params();
+  vp.model = model;
+  vp.n_predict = 8;
+  vp.sampling.temperature = 0;
+  app_vision *v = app_vision_open(&vp, &error);
+  g_assert_no_error(error);
+  g_assert_true(app_vision_add_turn(v, "user", q1, images, (int)g_strv_length((char **)images), &error));
+  g_assert_true(app_vision_add_turn(v, "assistant", a1, NULL, 0, &error));
+  g_assert_false(app_vision_add_turn(v, "assistant", a1, images, 1, NULL)); /* images are a user's */
+  char *a = NULL;
+  g_assert_true(app_vision_ask(v, NULL, 0, q2, &a, NULL, &error));
+  g_assert_no_error(error);
+  app_vision_free(v);
+  return a;
+}
+
 static void
 test_images(void)
 {
@@ -469,6 +491,7 @@ test_images(void)
   char *want = vision_reply(llava, imgs, "What is this?", NULL);
   g_assert_cmpstr(x.streamed->str, ==, want);
   g_test_message("image reply: %s", x.streamed->str);
+  char *first_answer = g_strdup(x.streamed->str);
   g_free(want);
   GPtrArray *msgs = app_history_messages(h, conv, &error);
   app_message *u = msgs->pdata[0];
@@ -492,17 +515,19 @@ test_images(void)
   g_assert_cmpstr(x.streamed->str, ==, want);
   g_free(want);
 
-  /* Regenerated, the session no longer matches: the image is read again
-   * with the question (app_vision cannot be given the earlier turns). */
+  /* Regenerated, the session no longer matches: the conversation is read
+   * again (the first question with its image, the first answer), then the
+   * question. */
   g_clear_object(&x.result);
   g_string_truncate(x.streamed, 0);
   hark_chat_controller_regenerate_async(c, conv, NULL, got_result, &x);
   g_main_loop_run(x.loop);
   g_assert_cmpint(hark_chat_controller_regenerate_finish(c, x.result, NULL, &error), >, 0);
   g_assert_no_error(error);
-  want = vision_reply(llava, imgs, "And the colours?", NULL);
+  want = vision_reply_restored(llava, imgs, "What is this?", first_answer, "And the colours?");
   g_assert_cmpstr(x.streamed->str, ==, want);
   g_free(want);
+  g_free(first_answer);
 
   /* An image that cannot be read is an error naming it; nothing is answered. */
   gint64 bad = app_history_new_conversation(h, "", &error);
