@@ -74,10 +74,10 @@ gboolean hark_chat_controller_get_busy(HarkChatController *self);
  *
  * A conversation with images anywhere in it is answered by the vision model
  * (app_vision): the images are read once and later questions follow up on
- * them. app_vision cannot be given earlier turns, so when its session does
- * not hold this conversation (another one was asked in between, the app
- * restarted, a reply is regenerated) the conversation's images are read
- * again with the new question, without the earlier questions and answers. */
+ * them. When its session does not hold this conversation (another one was
+ * asked in between, the app restarted, a reply is regenerated) the
+ * conversation is read again first: each user turn with its images (encoded
+ * again), each answer as text. */
 void hark_chat_controller_send_async(HarkChatController *self, gint64 conversation_id, const char *text,
                                      const char *const *images, GCancellable *cancellable,
                                      GAsyncReadyCallback callback, gpointer user_data);
