@@ -13,7 +13,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "hark-config.h"
+#if HARK_HAVE_LIBEDIT
 #include <editline/readline.h>
+#endif
 
 #include "app-cli.h"
 #include "app-models.h"
@@ -96,9 +99,17 @@ interactive(llm_session *s, int quiet)
     fprintf(stderr, "Type a message; /reset forgets the conversation, /exit or Ctrl-D quits, Ctrl-C stops a reply.\n");
   for (;;) {
     char *line = NULL;
+#if HARK_HAVE_LIBEDIT
     if (tty) {
       line = readline("> ");
     } else {
+#else
+    {
+      if (tty) {
+        fputs("> ", stdout);
+        fflush(stdout);
+      }
+#endif
       size_t cap = 0;
       ssize_t n = getline(&line, &cap, stdin);
       if (n < 0) {
@@ -115,8 +126,10 @@ interactive(llm_session *s, int quiet)
       free(line);
       continue;
     }
+#if HARK_HAVE_LIBEDIT
     if (tty)
       add_history(line);
+#endif
     if (!strcmp(line, "/exit") || !strcmp(line, "/quit")) {
       free(line);
       break;
