@@ -7,8 +7,7 @@
 static const app_cli_command commands[] = {
   { "transcribe", "FILE...", "Transcribe audio and video files to TXT, SRT, VTT or JSON", 1, app_cli_transcribe,
     NULL },
-  { "dictate", "", "Live dictation from the microphone", 0, NULL,
-    "needs microphone capture and the Whisper engine, which are not in this build" },
+  { "dictate", "", "Live dictation from the microphone", 0, app_cli_dictate, NULL },
   { "ask", "IMAGE... QUESTION", "Ask a question about one or more images", 2, NULL,
     "needs the vision-language engine, which is not in this build" },
   { "caption", "DIR", "Caption every image in a folder", 1, NULL,

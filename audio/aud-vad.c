@@ -12,11 +12,11 @@
 #include "aud-vad.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "aud-private.h"
 #include "kern-type.h"
 #include "kern-weights.h"
 
@@ -55,17 +55,6 @@ struct aud_vad {
   int n_chunks;
 };
 
-static char *
-msg(const char *fmt, ...)
-{
-  va_list ap;
-  va_start(ap, fmt);
-  char buf[1024];
-  vsnprintf(buf, sizeof buf, fmt, ap);
-  va_end(ap);
-  return strdup(buf);
-}
-
 void
 aud_vad_free(aud_vad *v)
 {
@@ -85,25 +74,26 @@ load(const kern_weights *w, const char *name, int64_t ne0, int64_t ne1, int64_t 
 {
   const kern_tensor_info *t = kern_weights_find(w, name);
   if (!t) {
-    *err = msg("%s: tensor '%s' is missing (not a Silero VAD 16 kHz model?)", path, name);
+    *err = _aud_strdup_printf("%s: tensor '%s' is missing (not a Silero VAD 16 kHz model?)", path, name);
     return NULL;
   }
   if (t->ne[0] != ne0 || t->ne[1] != ne1 || t->ne[2] * t->ne[3] != ne2) {
-    *err = msg("%s: tensor '%s' is %lld x %lld x %lld, expected %lld x %lld x %lld", path, name, (long long)t->ne[0],
-               (long long)t->ne[1], (long long)(t->ne[2] * t->ne[3]), (long long)ne0, (long long)ne1, (long long)ne2);
+    *err = _aud_strdup_printf("%s: tensor '%s' is %lld x %lld x %lld, expected %lld x %lld x %lld", path, name,
+                              (long long)t->ne[0], (long long)t->ne[1], (long long)(t->ne[2] * t->ne[3]),
+                              (long long)ne0, (long long)ne1, (long long)ne2);
     return NULL;
   }
   size_t n = (size_t)(ne0 * ne1 * ne2);
   float *out = malloc(n * sizeof *out);
   if (!out) {
-    *err = msg("%s: out of memory", path);
+    *err = _aud_strdup_printf("%s: out of memory", path);
     return NULL;
   }
   size_t row = kern_type_row_size(t->type, ne0);
   const char *src = t->data;
   for (int64_t r = 0; r < ne1 * ne2; r++)
     if (kern_dequantize_row(t->type, src + (size_t)r * row, out + r * ne0, ne0) != 0) {
-      *err = msg("%s: tensor '%s' has type %d, which cannot be read as floats", path, name, t->type);
+      *err = _aud_strdup_printf("%s: tensor '%s' has type %d, which cannot be read as floats", path, name, t->type);
       free(out);
       return NULL;
     }
@@ -115,7 +105,8 @@ check_int(const kern_weights *w, const char *key, int64_t want, const char *path
 {
   int64_t v = kern_weights_get_int(w, key, -1);
   if (v != want) {
-    *err = msg("%s: %s is %lld, Silero's 16 kHz model has %lld", path, key, (long long)v, (long long)want);
+    *err = _aud_strdup_printf("%s: %s is %lld, Silero's 16 kHz model has %lld", path, key, (long long)v,
+                              (long long)want);
     return -1;
   }
   return 0;
@@ -138,11 +129,11 @@ aud_vad_open(const char *path, char **err)
   aud_vad *v = NULL;
   const char *type = kern_weights_get_string(w, "silero.model_type", NULL);
   if (kern_weights_format(w) != KERN_FORMAT_WHISPER_GGML || !type) {
-    *err = msg("%s: not a whisper.cpp Silero VAD file", path);
+    *err = _aud_strdup_printf("%s: not a whisper.cpp Silero VAD file", path);
     goto fail;
   }
   if (strcmp(type, "silero-16k") != 0) {
-    *err = msg("%s: VAD model type '%s'; only 'silero-16k' is supported", path, type);
+    *err = _aud_strdup_printf("%s: VAD model type '%s'; only 'silero-16k' is supported", path, type);
     goto fail;
   }
   if (check_int(w, "silero.window_size", AUD_VAD_CHUNK, path, err) ||
@@ -166,7 +157,7 @@ aud_vad_open(const char *path, char **err)
   }
   v = calloc(1, sizeof *v);
   if (!v) {
-    *err = msg("%s: out of memory", path);
+    *err = _aud_strdup_printf("%s: out of memory", path);
     goto fail;
   }
   v->kind = VAD_SILERO;

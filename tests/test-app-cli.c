@@ -165,7 +165,6 @@ static void
 test_commands_without_engine(void)
 {
   const char *const *cases[] = {
-    (const char *const[]){ "dictate", NULL },
     (const char *const[]){ "ask", "a.jpg", "What is this?", NULL },
     (const char *const[]){ "caption", "photos", NULL },
   };
@@ -179,6 +178,30 @@ test_commands_without_engine(void)
     g_free(prefix);
     run_result_clear(&r);
   }
+}
+
+/* hark dictate: usage errors, a missing model, the input list (which may be
+ * empty on a machine without sound, but never an error). */
+static void
+test_dictate(void)
+{
+  run_result r = run_hark("dictate", "--device", "bogus");
+  g_assert_cmpint(r.status, ==, 2);
+  g_assert_nonnull(strstr(r.err, "unknown device 'bogus'"));
+  run_result_clear(&r);
+  r = run_hark("dictate", "extra-argument");
+  g_assert_cmpint(r.status, ==, 2);
+  g_assert_nonnull(strstr(r.err, "unexpected argument 'extra-argument'"));
+  run_result_clear(&r);
+  r = run_hark("dictate", "-m", "/nonexistent/model.bin");
+  g_assert_cmpint(r.status, ==, 1);
+  g_assert_nonnull(strstr(r.err, "/nonexistent"));
+  run_result_clear(&r);
+  r = run_hark("dictate", "--list-inputs");
+  g_assert_cmpint(r.status, ==, 0);
+  g_assert_true(strstr(r.out, "no input devices") || strstr(r.out, " Hz)"));
+  g_assert_cmpstr(r.err, ==, "");
+  run_result_clear(&r);
 }
 
 /* hark chat: bad options, missing models, and a one-shot reply from a small
@@ -277,6 +300,7 @@ main(int argc, char **argv)
   g_test_add_func("/app/cli/missing-arguments", test_missing_arguments);
   g_test_add_func("/app/cli/models-convert", test_models_convert);
   g_test_add_func("/app/cli/commands-without-engine", test_commands_without_engine);
+  g_test_add_func("/app/cli/dictate", test_dictate);
   g_test_add_func("/app/cli/chat", test_chat);
   g_test_add_func("/app/cli/devices", test_devices);
   g_test_add_func("/app/cli/devices-json", test_devices_json);
