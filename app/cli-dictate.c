@@ -51,10 +51,8 @@ on_final(const char *text, double start, double end, void *user_data)
   if (st->tty && st->line_dirty)
     fputs("\r\033[K", stdout);
   st->line_dirty = 0;
-  printf("[%6.2f --> %6.2f] %s\n", start, end, text);
+  printf("[%6.2f --> %6.2f] %s\n", start, end, text + strspn(text, " "));
   fflush(stdout);
-  if (st->transcript->len)
-    g_string_append_c(st->transcript, ' ');
   g_string_append(st->transcript, text);
 }
 

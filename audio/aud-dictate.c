@@ -38,6 +38,7 @@
 #define CUT_AFTER_S 15.0          /* a window this long is cut at the committed text even mid-sentence */
 #define NGRAM 5                   /* committed words matched against a new hypothesis's head */
 #define ECHO_WINDOW (2 * SR)     /* windows shorter than this are checked for an echo of the prompt */
+#define HANGOVER_S 0.6           /* the VAD calls this much after the last word speech */
 #define MIN_VOICED (SR / 5)      /* speech after the window's start that makes it worth decoding */
 #define LOST_AFTER_S 1.5          /* no audio from the device this long: it is gone */
 
@@ -92,6 +93,7 @@ struct aud_dictate {
   wordlist since_cut;   /* words committed since the window was last cut (they are still in it) */
   size_t prompt_len;    /* committed text before the window: the prompt */
   double committed_end; /* seconds */
+  double heard_to;      /* end of the last word of the last step's hypothesis, seconds */
   char *committed;      /* all committed text, for the prompt */
   size_t committed_len, committed_cap;
   char lang[16];
@@ -250,9 +252,9 @@ wordlist_drop_front(wordlist *l, int k)
   l->n -= k;
 }
 
-/* Text of words [a, b), leading space of the first removed. NULL: no memory. */
+/* Text of words [a, b), with the first word's leading space unless strip. NULL: no memory. */
 static char *
-join(const wordlist *l, int a, int b)
+join(const wordlist *l, int a, int b, int strip)
 {
   size_t n = 1;
   for (int i = a; i < b; i++)
@@ -267,7 +269,7 @@ join(const wordlist *l, int a, int b)
   }
   *p = '\0';
   char *q = s;
-  while (*q == ' ')
+  while (strip && *q == ' ')
     q++;
   memmove(s, q, strlen(q) + 1);
   return s;
@@ -430,7 +432,7 @@ fail(aud_dictate *d, int code, char *m)
 static void
 report_partial(aud_dictate *d)
 {
-  char *text = join(&d->hyp, 0, d->hyp.n);
+  char *text = join(&d->hyp, 0, d->hyp.n, 1);
   if (!text)
     return;
   if (d->partial && strcmp(d->partial, text) == 0) {
@@ -454,8 +456,6 @@ append_committed(aud_dictate *d, const char *text)
       return KERN_E_NOMEM;
     d->committed = c, d->committed_cap = cap;
   }
-  if (d->committed_len)
-    d->committed[d->committed_len++] = ' ';
   memcpy(d->committed + d->committed_len, text, n + 1);
   d->committed_len += n;
   return 0;
@@ -481,7 +481,9 @@ commit(aud_dictate *d, wordlist *l, int k)
 {
   if (k <= 0)
     return 0;
-  char *text = join(l, 0, k);
+  /* The text to append to the transcript: it starts with a space where a
+   * new word starts, not where a word goes on ("full" "-featured"). */
+  char *text = join(l, 0, k, d->committed_len == 0);
   if (!text)
     return fail(d, KERN_E_NOMEM, strdup("out of memory"));
   int rc = 0;
@@ -616,10 +618,17 @@ static int
 decode_step(aud_dictate *d, int64_t now)
 {
   wordlist cur = { 0 };
+  if (d->last_voice <= d->last_decode)
+    return 0; /* no speech since the last decode: it would hear nothing new */
   d->last_decode = now;
   if (d->last_voice - d->win_start < MIN_VOICED)
     return 0; /* nothing heard since the cut: nothing to decode */
-  int rc = hypothesis(d, d->win_start, now, 0, &cur);
+  /* A worker far behind may find more than a window's worth: decode the
+   * first max_window_s; what follows comes after the cut. */
+  int64_t to = now, max_len = (int64_t)llround(d->p.max_window_s * SR);
+  if (to - d->win_start > max_len)
+    to = d->win_start + max_len;
+  int rc = hypothesis(d, d->win_start, to, 0, &cur);
   if (rc) {
     wordlist_free(&cur);
     return rc;
@@ -647,7 +656,7 @@ decode_step(aud_dictate *d, int64_t now)
     if (cut_word + 1 < cur.n && cur.v[cut_word + 1].start < cut_s)
       cut_s = cur.v[cut_word + 1].start;
     int64_t cut = (int64_t)llround(cut_s * SR);
-    if (cut > d->win_start && cut <= now) {
+    if (cut > d->win_start && cut <= to) {
       d->win_start = cut;
       /* Words committed after the cut word stay in the window. */
       wordlist_drop_front(&d->since_cut, d->since_cut.n - (k - 1 - cut_word));
@@ -655,10 +664,14 @@ decode_step(aud_dictate *d, int64_t now)
     }
   }
   if (k == cur.n && window_s > d->p.max_window_s - d->p.step_s - 1.0) {
-    d->win_start = now; /* nothing left to agree on */
+    d->win_start = to; /* nothing left to agree on */
     wordlist_clear(&d->since_cut);
     d->prompt_len = d->committed_len;
   }
+  if (cur.n > 0)
+    d->heard_to = cur.v[cur.n - 1].end;
+  else if (d->tail.n > 0)
+    d->heard_to = d->tail.v[d->tail.n - 1].end;
   wordlist_drop_front(&cur, k);
   wordlist_free(&d->hyp);
   d->hyp = cur;
@@ -672,13 +685,17 @@ finalize(aud_dictate *d, int64_t end)
 {
   wordlist cur = { 0 };
   int rc = 0;
-  /* Nothing to decode when the last step saw all the speech and left no
-   * uncommitted words. */
-  int seen = d->hyp.n == 0 && d->last_decode >= d->last_voice;
-  if (!seen && end > d->win_start && d->last_voice - d->win_start >= MIN_VOICED)
+  /* When the last step decoded all the speech and its words reach the end
+   * of it (the VAD's hangover aside), its hypothesis is the utterance's
+   * end: commit it without decoding again. Else decode the window once. */
+  int seen = d->last_decode >= d->last_voice && d->heard_to >= (double)d->last_voice / SR - HANGOVER_S;
+  if (seen) {
+    rc = commit(d, &d->hyp, d->hyp.n);
+  } else if (end > d->win_start && d->last_voice - d->win_start >= MIN_VOICED) {
     rc = hypothesis(d, d->win_start, end, 1, &cur);
-  if (!rc)
-    rc = commit(d, &cur, cur.n);
+    if (!rc)
+      rc = commit(d, &cur, cur.n);
+  }
   wordlist_free(&cur);
   wordlist_clear(&d->hyp);
   wordlist_clear(&d->since_cut);

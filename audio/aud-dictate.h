@@ -51,7 +51,10 @@ typedef struct {
 
   /* All called on the worker thread. Times are seconds of stream time from the start. */
   void (*on_partial)(const char *text, void *user_data);  /* the uncommitted tail; "" clears it */
-  void (*on_final)(const char *text, double start, double end, void *user_data); /* committed text */
+  /* Committed text, to append to the finals before it as it is: it starts
+   * with a space where a new word starts (not the first, not a word going
+   * on), so the transcript is the concatenation of all finals. */
+  void (*on_final)(const char *text, double start, double end, void *user_data);
   void (*on_level)(float dbfs, void *user_data);          /* input RMS level, every 50 ms of audio */
   /* The session is over: status 0 after stop or the end of pushed input,
    * KERN_E_IO when the input device was lost (text so far was finalized
@@ -80,7 +83,8 @@ int aud_dictate_start_push(aud_dictate *d, double rate, int channels, char **err
 
 /* Producer side (one thread, e.g. an audio callback; lock-free and
  * wait-free): queues up to `frames` frames, returns how many fit. Frames that
- * do not fit are dropped and counted (aud_dictate_dropped). */
+ * do not fit are counted as dropped (aud_dictate_dropped), even when the
+ * caller pushes them again later. */
 size_t aud_dictate_push(aud_dictate *d, const float *interleaved, size_t frames);
 /* No more input: the worker finishes the last utterance, calls on_end(0)
  * and exits. */
