@@ -178,13 +178,15 @@ main(int argc, char **argv)
     aud_dictate_free(d);
     printf("round %d (%s, VAD %s, step %.2f s)\n", round + 1, aud_whisper_backend_name(w), vad ? "silero" : "energy",
            step);
+    double prev_final = 0; /* wall time of the previous utterance's last final */
     for (int u = 0; u < f.n_prompts; u++) {
       double on = f.prompts[u].start, off = f.prompts[u].end;
-      double next_on = u + 1 < f.n_prompts ? f.prompts[u + 1].start : 1e9;
       double first_partial = NAN, last_final = NAN;
       for (guint i = 0; i < s.evs->len; i++) {
         ev *e = &g_array_index(s.evs, ev, i);
-        if (!e->final && e->has_text && e->wall >= on && e->wall < next_on && isnan(first_partial))
+        /* The worker is serial: partials after the previous utterance's
+         * final are this one's (a late partial of the previous is not). */
+        if (!e->final && e->has_text && e->wall >= on && e->wall > prev_final && isnan(first_partial))
           first_partial = e->wall - on;
         if (e->final && e->start < off + 0.5 && e->end > on - 0.5)
           last_final = e->wall - off;
@@ -193,6 +195,8 @@ main(int argc, char **argv)
       }
       printf("  %-16s %5.2f-%5.2f s  first text %+7.3f s after onset, final %+7.3f s after end\n",
              f.prompts[u].name, on, off, first_partial, last_final);
+      if (!isnan(last_final))
+        prev_final = off + last_final;
       if (isnan(first_partial) || isnan(last_final))
         missed++;
       else
