@@ -176,16 +176,25 @@ need_model(void)
   return TRUE;
 }
 
+/* The model, and the Silero file when want_vad. */
+static gboolean
+need_model_vad(gboolean want_vad)
+{
+  if (!need_model())
+    return FALSE;
+  if (want_vad && !vad_path) {
+    g_test_skip("no Silero VAD file at ../shared/data/ggml-format");
+    return FALSE;
+  }
+  return TRUE;
+}
+
 static void
 test_wer(gconstpointer data)
 {
   const char *vad = data ? vad_path : NULL;
-  if (!need_model())
+  if (!need_model_vad(data != NULL))
     return;
-  if (data && !vad_path) {
-    g_test_skip("no Silero VAD file at ../shared/data/ggml-format");
-    return;
-  }
   fixture f;
   const char *why;
   /* At 8 kHz, the prompts' own rate: the engine resamples. */
@@ -254,12 +263,8 @@ test_wer(gconstpointer data)
 static void
 test_long_window(void)
 {
-  if (!need_model())
+  if (!need_model_vad(TRUE))
     return;
-  if (!vad_path) {
-    g_test_skip("no Silero VAD file at ../shared/data/ggml-format");
-    return;
-  }
   static const char *const two[] = { "demo-congrats", "demo-moreinfo" };
   fixture f;
   const char *why;
@@ -293,12 +298,8 @@ static void
 test_silence(gconstpointer data)
 {
   const char *vad = data ? vad_path : NULL;
-  if (!need_model())
+  if (!need_model_vad(data != NULL))
     return;
-  if (data && !vad_path) {
-    g_test_skip("no Silero VAD file at ../shared/data/ggml-format");
-    return;
-  }
   size_t n = 48000 * 20;
   float *x = g_new0(float, n);
   GRand *r = g_rand_new_with_seed(11);
