@@ -15,8 +15,10 @@
 #include "aud-whisper.h"
 
 typedef struct {
-  int tty;          /* stdout is a terminal: partials are drawn */
-  int line_dirty;   /* a partial is on screen */
+  int tty;          /* stdout is a terminal: partials and the level are drawn */
+  int line_dirty;   /* the live line is on screen */
+  char *partial;    /* the partial text shown */
+  float level;      /* input level, dBFS */
   GString *transcript;
   int end_status;
   char *end_message;
@@ -32,16 +34,35 @@ on_sigint(int sig)
 }
 
 /* Callbacks: on the engine's worker thread, the only thread printing while
- * the session runs. */
+ * the session runs. On a terminal the live line is a level meter (-60 to
+ * 0 dBFS in 10 cells) and the partial text. */
+static void
+draw_line(dictate_state *st)
+{
+  int cells = (int)((st->level + 60.0f) / 6.0f);
+  cells = cells < 0 ? 0 : cells > 10 ? 10 : cells;
+  printf("\r\033[K[%.*s%*s] %s", cells, "##########", 10 - cells, "", st->partial ? st->partial : "");
+  fflush(stdout);
+  st->line_dirty = 1;
+}
+
 static void
 on_partial(const char *text, void *user_data)
 {
   dictate_state *st = user_data;
-  if (!st->tty)
-    return;
-  printf("\r\033[K%s", text);
-  fflush(stdout);
-  st->line_dirty = text[0] != '\0';
+  g_free(st->partial);
+  st->partial = g_strdup(text);
+  if (st->tty)
+    draw_line(st);
+}
+
+static void
+on_level(float dbfs, void *user_data)
+{
+  dictate_state *st = user_data;
+  st->level = dbfs;
+  if (st->tty)
+    draw_line(st);
 }
 
 static void
@@ -53,6 +74,8 @@ on_final(const char *text, double start, double end, void *user_data)
   st->line_dirty = 0;
   printf("[%6.2f --> %6.2f] %s\n", start, end, text + strspn(text, " "));
   fflush(stdout);
+  if (st->tty)
+    draw_line(st);
   g_string_append(st->transcript, text);
 }
 
@@ -130,7 +153,7 @@ app_cli_dictate(int argc, char **argv)
   aud_tokenizer *tok = NULL;
   aud_dictate *d = NULL;
   char *model_path = NULL, *vad_path = NULL;
-  dictate_state st = { .tty = isatty(STDOUT_FILENO), .transcript = g_string_new("") };
+  dictate_state st = { .tty = isatty(STDOUT_FILENO), .transcript = g_string_new(""), .level = -120.0f };
   if (rc)
     goto out;
   if (argc > 1) {
@@ -177,6 +200,7 @@ app_cli_dictate(int argc, char **argv)
   p.pause_s = pause;
   p.on_partial = on_partial;
   p.on_final = on_final;
+  p.on_level = on_level;
   p.on_end = on_end;
   p.user_data = &st;
   d = aud_dictate_new(w, tok, &p, &err);
@@ -221,6 +245,7 @@ out:
   aud_whisper_free(w);
   g_free(model_path), g_free(vad_path);
   g_free(st.end_message);
+  g_free(st.partial);
   g_string_free(st.transcript, TRUE);
   g_free(model), g_free(input), g_free(language), g_free(device), g_free(vad_opt);
   return exit_code;
