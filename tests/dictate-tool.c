@@ -79,8 +79,10 @@ cmd_feed(char **argv)
   size_t n_speech = (size - 44) / 2, pos = 0;
   signal(SIGPIPE, SIG_IGN);
   int fd = open(argv[0], O_WRONLY);
-  if (fd < 0)
+  if (fd < 0) {
+    g_free(wav);
     return 1;
+  }
   int16_t block[320]; /* 20 ms */
   gint64 t0 = g_get_monotonic_time();
   uint64_t written = 0;
@@ -99,8 +101,11 @@ cmd_feed(char **argv)
       if (after == 3 * 16000)
         g_file_set_contents(argv[3], "", 0, NULL);
     }
-    if (write_all(fd, block, sizeof block))
+    if (write_all(fd, block, sizeof block)) {
+      close(fd);
+      g_free(wav);
       return 0; /* the server went away */
+    }
     written += 320;
     gint64 due = t0 + (gint64)(written * 1000000 / 16000);
     gint64 now = g_get_monotonic_time();
