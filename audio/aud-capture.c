@@ -25,6 +25,7 @@ struct aud_capture {
   double opened_at;
   _Atomic double last_audio; /* monotonic seconds of the last callback */
   atomic_int finished;
+  atomic_int started;
 };
 
 static double
@@ -242,6 +243,7 @@ aud_capture_start(aud_capture *c, char **err)
       *err = _aud_strdup_printf("cannot start input '%s': %s", c->name, Pa_GetErrorText(pe));
     return KERN_E_IO;
   }
+  atomic_store(&c->started, 1);
   return 0;
 }
 
@@ -278,6 +280,8 @@ aud_capture_device_name(const aud_capture *c)
 int
 aud_capture_alive(aud_capture *c, double timeout_s)
 {
+  if (!atomic_load(&c->started))
+    return 1; /* not started yet: nothing can have been lost */
   if (atomic_load(&c->finished) || Pa_IsStreamActive(c->stream) != 1)
     return 0;
   return now_s() - atomic_load(&c->last_audio) < timeout_s;

@@ -55,6 +55,8 @@ void aud_capture_close(aud_capture *c);
 double aud_capture_rate(const aud_capture *c);
 int aud_capture_channels(const aud_capture *c);
 const char *aud_capture_device_name(const aud_capture *c);
-/* 1 while the device delivers audio; 0 once the stream has stopped or no
- * audio has come for `timeout_s` seconds (the device is gone). */
+/* 1 while the device delivers audio (and before aud_capture_start); 0 once
+ * the stream has stopped or no audio has come for `timeout_s` seconds (the
+ * device is gone). May be called from another thread than the one that
+ * opened the stream while it runs. */
 int aud_capture_alive(aud_capture *c, double timeout_s);

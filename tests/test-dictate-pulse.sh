@@ -98,7 +98,11 @@ start_hark() {
   pids+=("$hark_pid")
   for _ in $(seq 300); do
     grep -q "listening" "$tmp/err.txt" && break
-    kill -0 "$hark_pid" 2>/dev/null || return 1
+    if ! kill -0 "$hark_pid" 2>/dev/null; then
+      wait "$hark_pid"
+      echo "hark dictate exited with status $? before listening" >> "$tmp/err.txt"
+      return 1
+    fi
     sleep 0.1
   done
   grep -q "listening" "$tmp/err.txt" || return 1
