@@ -7,8 +7,7 @@
 static const app_cli_command commands[] = {
   { "transcribe", "FILE...", "Transcribe audio and video files to TXT, SRT, VTT or JSON", 1, app_cli_transcribe,
     NULL },
-  { "dictate", "", "Live dictation from the microphone", 0, NULL,
-    "needs microphone capture and the Whisper engine, which are not in this build" },
+  { "dictate", "", "Live dictation from the microphone", 0, app_cli_dictate, NULL },
   { "ask", "IMAGE... QUESTION", "Ask a question about one or more images", 2, app_cli_ask, NULL },
   { "caption", "DIR", "Caption every image in a folder", 1, app_cli_caption, NULL },
   { "chat", "[PROMPT]", "Chat with a local language model", 0, app_cli_chat, NULL },

@@ -61,6 +61,7 @@ int app_cli_devices(int argc, char **argv);
 int app_cli_models(int argc, char **argv);
 int app_cli_bench(int argc, char **argv);
 int app_cli_transcribe(int argc, char **argv);
+int app_cli_dictate(int argc, char **argv);
 int app_cli_chat(int argc, char **argv);
 int app_cli_ask(int argc, char **argv);
 int app_cli_caption(int argc, char **argv);

@@ -714,7 +714,10 @@ run(aud_whisper *w, const aud_tokenizer *tok, source *src, double duration, cons
   double last_speech = 0; /* end of the last word spoken, for the word heuristics */
 
   size_t seek = 0; /* in frames */
+  int n_windows = 0;
   for (;;) {
+    if (p->max_windows > 0 && n_windows >= p->max_windows)
+      break;
     if (aborted(&c)) {
       rc = KERN_E_ABORTED;
       break;
@@ -747,6 +750,7 @@ run(aud_whisper *w, const aud_tokenizer *tok, source *src, double duration, cons
       rc = fail(&c, KERN_E_DEVICE, "%s", aud_whisper_errmsg(w));
       break;
     }
+    n_windows++;
     if (detect) {
       /* Language detection on the first window: the likeliest language token after sot. */
       int32_t sot = c.sp->sot;

@@ -43,6 +43,8 @@ typedef struct {
   int without_timestamps;        /* 0: timestamp tokens decide segments */
   int word_timestamps;           /* words with times and probabilities, from cross-attention + DTW */
   uint64_t seed;                 /* for sampling */
+  int max_windows;               /* stop after this many 30-s windows; 0: the whole input (live dictation
+                                    decodes one window per step) */
 
   /* Called on the calling thread. */
   void (*on_segment)(const aud_segment *seg, void *user_data);    /* each segment as soon as decoded */

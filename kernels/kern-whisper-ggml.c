@@ -27,8 +27,17 @@
  *   - every tensor under its file name, data pointing into the mapping.
  *     There is no alignment in this format, so tensor data may be unaligned.
  *
- * whisper.cpp's VAD files (Silero) share the magic but not the layout; they
- * are recognised and refused with a message that says so.
+ * whisper.cpp's VAD files (Silero, models/convert-silero-vad-to-ggml.py)
+ * share the magic and the tensor records but not the header:
+ *   u32 magic, i32 len + model type bytes ("silero-16k"),
+ *   version major, minor, patch, window size (512), context size (64),
+ *   n_encoder_layers, then per layer in channels, out channels, kernel size,
+ *   LSTM input and hidden size, final conv in and out channels
+ * then tensor records as above, where a squeezed scalar has n_dims 0.
+ * Exposed as "silero.model_type" (STRING), "silero.version_major" ..
+ * "silero.final_conv_out" (I32; per layer "silero.encoder.N.in_channels",
+ * ".out_channels", ".kernel_size") and the tensors by their file names (a
+ * scalar as one element of one dimension).
  */
 #include "kern-weights-private.h"
 
@@ -41,6 +50,8 @@
 #define WHISPER_MAX_HPARAM (1 << 24)
 #define WHISPER_MAX_LAYERS 1024
 #define WHISPER_MAX_MELS 1024
+#define VAD_MAX_LAYERS 64
+#define VAD_MAX_DIM (1 << 16)
 
 enum {
   HP_N_VOCAB,
@@ -134,7 +145,7 @@ read_vocab(kern_reader *r, kern_weights *w)
 }
 
 static int
-read_tensor(kern_reader *r, kern_weights *w, int64_t index)
+read_tensor(kern_reader *r, kern_weights *w, int64_t index, int allow_scalar)
 {
   int32_t n_dims, name_len, ttype;
   int rc;
@@ -142,7 +153,8 @@ read_tensor(kern_reader *r, kern_weights *w, int64_t index)
       (rc = _kern_read_i32(r, &name_len, "a tensor's name length")) ||
       (rc = _kern_read_i32(r, &ttype, "a tensor's type")))
     return rc;
-  if (n_dims < 1 || n_dims > KERN_MAX_DIMS)
+  int scalar = allow_scalar && n_dims == 0;
+  if (!scalar && (n_dims < 1 || n_dims > KERN_MAX_DIMS))
     return _kern_weights_fail(w, "tensor %" PRId64 " has %" PRId32 " dimensions (1 to %d supported)", index,
                               n_dims, KERN_MAX_DIMS);
   if (name_len <= 0 || name_len > KERN_MAX_NAME_LEN)
@@ -188,8 +200,91 @@ read_tensor(kern_reader *r, kern_weights *w, int64_t index)
   const uint8_t *data;
   if ((rc = _kern_read_bytes(r, nbytes, &data, "tensor data")))
     return rc;
-  return _kern_weights_add_tensor(w, (const char *)name, (size_t)name_len, ttype, n_dims, ne, data, nbytes,
-                                  r->start, (size_t)(r->end - r->start));
+  return _kern_weights_add_tensor(w, (const char *)name, (size_t)name_len, ttype, scalar ? 1 : n_dims, ne, data,
+                                  nbytes, r->start, (size_t)(r->end - r->start));
+}
+
+static int
+add_named_i32(kern_weights *w, const char *key, int32_t v)
+{
+  kern_meta m = { .type = KERN_META_I32, .v.i64 = v };
+  return _kern_weights_add_meta(w, key, strlen(key), &m);
+}
+
+/* One positive header number of a VAD file, read and kept as "silero.NAME". */
+static int
+read_vad_dim(kern_reader *r, kern_weights *w, const char *name, int32_t max)
+{
+  int32_t v;
+  int rc = _kern_read_i32(r, &v, "the VAD header");
+  if (rc)
+    return rc;
+  if (v <= 0 || v > max)
+    return _kern_weights_fail(w, "VAD header value %s is %" PRId32 ", outside 1..%" PRId32, name, v, max);
+  char key[96];
+  snprintf(key, sizeof key, "silero.%s", name);
+  return add_named_i32(w, key, v);
+}
+
+/* whisper.cpp's Silero VAD layout (see the top of the file); r is past the magic. */
+static int
+parse_vad(kern_reader *r, kern_weights *w)
+{
+  int32_t len;
+  const uint8_t *type;
+  int rc;
+  if ((rc = _kern_read_i32(r, &len, "the VAD model type")))
+    return rc;
+  if (len <= 0 || len > 64)
+    return _kern_weights_fail(w, "the VAD model type is %" PRId32 " bytes long (1 to 64 allowed)", len);
+  if ((rc = _kern_read_bytes(r, (size_t)len, &type, "the VAD model type")))
+    return rc;
+  char *str = _kern_weights_strdup(w, (const char *)type, (size_t)len, "the VAD model type");
+  if (!str)
+    return KERN_E_FORMAT;
+  kern_meta m = { .type = KERN_META_STRING, .n = (uint64_t)len, .v.str = str };
+  if ((rc = _kern_weights_add_meta(w, "silero.model_type", strlen("silero.model_type"), &m)))
+    return rc;
+  static const char *const version[3] = { "version_major", "version_minor", "version_patch" };
+  for (int i = 0; i < 3; i++) {
+    int32_t v;
+    char key[64];
+    if ((rc = _kern_read_i32(r, &v, "the VAD version")))
+      return rc;
+    if (v < 0)
+      return _kern_weights_fail(w, "the VAD version number %s is negative (%" PRId32 ")", version[i], v);
+    snprintf(key, sizeof key, "silero.%s", version[i]);
+    if ((rc = add_named_i32(w, key, v)))
+      return rc;
+  }
+  if ((rc = read_vad_dim(r, w, "window_size", VAD_MAX_DIM)) || (rc = read_vad_dim(r, w, "context_size", VAD_MAX_DIM)))
+    return rc;
+  int32_t n_layers;
+  if ((rc = _kern_read_i32(r, &n_layers, "the VAD encoder layer count")))
+    return rc;
+  if (n_layers <= 0 || n_layers > VAD_MAX_LAYERS)
+    return _kern_weights_fail(w, "the VAD encoder has %" PRId32 " layers (1 to %d allowed)", n_layers, VAD_MAX_LAYERS);
+  if ((rc = add_named_i32(w, "silero.n_encoder_layers", n_layers)))
+    return rc;
+  for (int32_t i = 0; i < n_layers; i++) {
+    static const char *const dims[3] = { "in_channels", "out_channels", "kernel_size" };
+    for (int k = 0; k < 3; k++) {
+      char name[64];
+      snprintf(name, sizeof name, "encoder.%" PRId32 ".%s", i, dims[k]);
+      if ((rc = read_vad_dim(r, w, name, VAD_MAX_DIM)))
+        return rc;
+    }
+  }
+  static const char *const tail[4] = { "lstm_input_size", "lstm_hidden_size", "final_conv_in", "final_conv_out" };
+  for (int i = 0; i < 4; i++)
+    if ((rc = read_vad_dim(r, w, tail[i], VAD_MAX_DIM)))
+      return rc;
+  if (r->p == r->end)
+    return _kern_weights_fail(w, "truncated: the VAD file ends after its header, without tensors");
+  for (int64_t i = 0; r->p < r->end; i++)
+    if ((rc = read_tensor(r, w, i, 1)))
+      return rc;
+  return 0;
 }
 
 int
@@ -207,8 +302,7 @@ _kern_whisper_ggml_parse(kern_weights *w, const char *path)
   if (magic != WHISPER_MAGIC)
     return _kern_weights_fail(w, "not a whisper.cpp ggml file (bad magic %08x)", magic);
   if (size >= 14 && memcmp(base + 8, "silero", 6) == 0)
-    return _kern_weights_fail(w, "this is a whisper.cpp VAD model (Silero), not a Whisper model; "
-                                 "VAD files are not supported by this reader");
+    return parse_vad(&r, w);
 
   int32_t hp[HP_COUNT];
   for (int i = 0; i < HP_COUNT; i++)
@@ -249,7 +343,7 @@ _kern_whisper_ggml_parse(kern_weights *w, const char *path)
     return rc;
 
   for (int64_t i = 0; r.p < r.end; i++)
-    if ((rc = read_tensor(&r, w, i)))
+    if ((rc = read_tensor(&r, w, i, 0)))
       return rc;
   return 0;
 }

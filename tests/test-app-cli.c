@@ -176,23 +176,26 @@ test_missing_arguments(void)
   run_result_clear(&r);
 }
 
-/* Commands whose engines come later: exit 2 with one line naming what is missing. */
 static void
-test_commands_without_engine(void)
+test_dictate(void)
 {
-  const char *const *cases[] = {
-    (const char *const[]){ "dictate", NULL },
-  };
-  for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
-    run_result r = run_hark_env(NULL, cases[i]);
-    /* Once a command works it leaves this list; until then it must say so. */
-    g_assert_cmpint(r.status, ==, 2);
-    char *prefix = g_strdup_printf("hark %s: ", cases[i][0]);
-    g_assert_true(g_str_has_prefix(r.err, prefix));
-    g_assert_cmpint(strchr(r.err, '\n') - r.err, ==, (long)strlen(r.err) - 1); /* one line */
-    g_free(prefix);
-    run_result_clear(&r);
-  }
+  run_result r = run_hark("dictate", "--device", "bogus");
+  g_assert_cmpint(r.status, ==, 2);
+  g_assert_nonnull(strstr(r.err, "unknown device 'bogus'"));
+  run_result_clear(&r);
+  r = run_hark("dictate", "extra-argument");
+  g_assert_cmpint(r.status, ==, 2);
+  g_assert_nonnull(strstr(r.err, "unexpected argument 'extra-argument'"));
+  run_result_clear(&r);
+  r = run_hark("dictate", "-m", "/nonexistent/model.bin");
+  g_assert_cmpint(r.status, ==, 1);
+  g_assert_nonnull(strstr(r.err, "/nonexistent"));
+  run_result_clear(&r);
+  r = run_hark("dictate", "--list-inputs");
+  g_assert_cmpint(r.status, ==, 0);
+  g_assert_true(strstr(r.out, "no input devices") || strstr(r.out, " Hz)"));
+  g_assert_cmpstr(r.err, ==, "");
+  run_result_clear(&r);
 }
 
 /* hark chat: bad options, missing models, and a one-shot reply from a small
@@ -516,7 +519,7 @@ main(int argc, char **argv)
   g_test_add_func("/app/cli/unknown", test_unknown_command);
   g_test_add_func("/app/cli/missing-arguments", test_missing_arguments);
   g_test_add_func("/app/cli/models-convert", test_models_convert);
-  g_test_add_func("/app/cli/commands-without-engine", test_commands_without_engine);
+  g_test_add_func("/app/cli/dictate", test_dictate);
   g_test_add_func("/app/cli/chat", test_chat);
   g_test_add_func("/app/cli/ask", test_ask);
   g_test_add_func("/app/cli/caption", test_caption);

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "aud-transcribe.h"
+#include "dictate-fixture.h"
 #include "kern-type.h"
 
 #define SOUNDS "/usr/share/asterisk/sounds/en"
@@ -19,27 +20,6 @@
 static aud_whisper *model;
 static aud_tokenizer *tok;
 static char *skip_reason;
-
-/* Lowercase letters, digits and single spaces. */
-static char *
-normalize(const char *s)
-{
-  GString *o = g_string_new("");
-  int space = 1;
-  for (const char *p = s; *p; p++) {
-    char c = g_ascii_tolower(*p);
-    if (g_ascii_isalnum(c)) {
-      g_string_append_c(o, c);
-      space = 0;
-    } else if (c != '\'' && !space) {
-      g_string_append_c(o, ' ');
-      space = 1;
-    }
-  }
-  if (o->len && o->str[o->len - 1] == ' ')
-    g_string_truncate(o, o->len - 1);
-  return g_string_free(o, FALSE);
-}
 
 static char *
 transcribe(const char *path, int beam, aud_transcript *tr)
@@ -80,7 +60,7 @@ test_prompt(gconstpointer data)
   for (int beam = 1; beam <= 5; beam += 4) {
     aud_transcript tr;
     char *text = transcribe(path, beam, &tr);
-    char *got = normalize(text), *want = normalize(pr->text);
+    char *got = fixture_normalize(text), *want = fixture_normalize(pr->text);
     g_test_message("beam %d: %s", beam, text);
     g_assert_cmpstr(got, ==, want);
     g_assert_cmpint(tr.n_segments, >=, 1);
@@ -259,7 +239,7 @@ test_converted(void)
       model = w, tok = t;
       char *tb = transcribe(wav, 1, &b);
       model = keep_model, tok = keep_tok;
-      char *na = normalize(ta), *nb = normalize(tb);
+      char *na = fixture_normalize(ta), *nb = fixture_normalize(tb);
       g_test_message("%s %s: %s", outs[o].file, files[f], tb);
       g_assert_cmpstr(nb, ==, na);
       g_free(na), g_free(nb), g_free(ta), g_free(tb), g_free(wav);
@@ -308,7 +288,7 @@ test_int8(void)
     for (int beam = 1; beam <= 5; beam += 4) {
       aud_transcript tr;
       char *text = transcribe(wav, beam, &tr);
-      char *got = normalize(text), *want = normalize(prompts[i].text);
+      char *got = fixture_normalize(text), *want = fixture_normalize(prompts[i].text);
       g_test_message("int8 beam %d %s: %s", beam, prompts[i].file, text);
       g_assert_cmpstr(got, ==, want);
       g_free(got), g_free(want), g_free(text);
