@@ -293,8 +293,8 @@ decode_window(ctx *c, const int32_t *init, int n_init, int sot_index, float t, d
   int eot = sp->eot;
   int beam = t == 0 ? (c->p->beam_size > 1 ? c->p->beam_size : 1) : 1;
   int groups = t == 0 ? beam : (c->p->best_of > 1 ? c->p->best_of : 1);
-  if (groups > c->n_seq / 2 && beam > 1)
-    groups = beam = c->n_seq / 2;
+  if (groups > c->n_seq / 2 && beam > 1) /* what fits the model's slots; greedy with one */
+    groups = beam = c->n_seq / 2 > 1 ? c->n_seq / 2 : 1;
   if (groups > c->n_seq)
     groups = c->n_seq;
   if (groups > MAX_BEAMS)

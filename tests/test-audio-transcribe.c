@@ -298,6 +298,26 @@ test_int8(void)
   }
   model = keep_model;
   aud_whisper_free(w);
+
+  /* A model opened with one decoder slot asked for beam 5 decodes greedily
+   * (it once returned no text at all). */
+  wp.q8_weights = 0;
+  wp.n_seq = 1;
+  w = aud_whisper_open(path, &wp, &err);
+  g_assert_nonnull(w);
+  model = w;
+  char *wav = g_strdup_printf(SOUNDS "/%s.wav", prompts[0].file);
+  if (g_file_test(wav, G_FILE_TEST_EXISTS)) {
+    aud_transcript tr;
+    char *text = transcribe(wav, 5, &tr);
+    char *got = fixture_normalize(text), *want = fixture_normalize(prompts[0].text);
+    g_assert_cmpstr(got, ==, want);
+    g_free(got), g_free(want), g_free(text);
+    aud_transcript_clear(&tr);
+  }
+  g_free(wav);
+  model = keep_model;
+  aud_whisper_free(w);
   g_free(path);
 }
 
