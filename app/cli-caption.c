@@ -102,21 +102,27 @@ stem_of(const char *path)
   return g_strdup(path);
 }
 
-/* The sidecar of images[i] with extension ext: stem.ext, or name.ext when
- * another image in the list has the same stem. */
-static char *
-sidecar_of(GPtrArray *images, guint i, const char *ext)
+/* How many images share each stem (path without extension). */
+static GHashTable *
+count_stems(GPtrArray *images)
 {
-  char *stem = stem_of(images->pdata[i]);
-  gboolean shared = FALSE;
-  for (guint j = 0; j < images->len && !shared; j++) {
-    if (j == i)
-      continue;
-    char *other = stem_of(images->pdata[j]);
-    shared = strcmp(other, stem) == 0;
-    g_free(other);
+  GHashTable *counts = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+  for (guint i = 0; i < images->len; i++) {
+    char *stem = stem_of(images->pdata[i]);
+    guint n = GPOINTER_TO_UINT(g_hash_table_lookup(counts, stem));
+    g_hash_table_replace(counts, stem, GUINT_TO_POINTER(n + 1));
   }
-  char *out = g_strconcat(shared ? (const char *)images->pdata[i] : stem, ".", ext, NULL);
+  return counts;
+}
+
+/* The sidecar of `image` with extension ext: stem.ext, or name.ext when
+ * another image of the run has the same stem (photo.jpg and photo.png). */
+static char *
+sidecar_of(GHashTable *stems, const char *image, const char *ext)
+{
+  char *stem = stem_of(image);
+  gboolean shared = GPOINTER_TO_UINT(g_hash_table_lookup(stems, stem)) > 1;
+  char *out = g_strconcat(shared ? image : stem, ".", ext, NULL);
   g_free(stem);
   return out;
 }
@@ -292,7 +298,7 @@ app_cli_caption(int argc, char **argv)
   int exit_code = APP_EXIT_USAGE;
   app_vision *v = NULL;
   GPtrArray *images = g_ptr_array_new_with_free_func(g_free);
-  GHashTable *done = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+  GHashTable *done = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL), *stems = NULL;
   FILE *table = NULL;
   char *table_path = NULL;
   out_format fmt = FMT_TXT;
@@ -328,6 +334,7 @@ app_cli_caption(int argc, char **argv)
     goto out;
   }
 
+  stems = count_stems(images);
   /* What is already captioned. */
   if (fmt == FMT_JSONL || fmt == FMT_CSV) {
     table_path = g_build_filename(root, fmt == FMT_JSONL ? "captions.jsonl" : "captions.csv", NULL);
@@ -370,7 +377,7 @@ app_cli_caption(int argc, char **argv)
     const char *rel = images->pdata[i];
     char *full = g_build_filename(root, rel, NULL), *side = NULL, *side_full = NULL;
     if (fmt == FMT_TXT || fmt == FMT_XMP) {
-      side = sidecar_of(images, i, fmt == FMT_TXT ? "txt" : "xmp");
+      side = sidecar_of(stems, rel, fmt == FMT_TXT ? "txt" : "xmp");
       side_full = g_build_filename(root, side, NULL);
     }
     gboolean skip = FALSE;
@@ -475,6 +482,8 @@ out:
   app_vision_free(v);
   g_ptr_array_unref(images);
   g_hash_table_unref(done);
+  if (stems)
+    g_hash_table_unref(stems);
   g_free(table_path);
   g_free(model), g_free(mmproj), g_free(device), g_free(prompt), g_free(format);
   return exit_code;

@@ -464,6 +464,30 @@ test_caption(void)
   g_free(foreign), g_free(csv), g_free(jsonl), g_free(llm), g_free(bad), g_free(notes), g_free(sub), g_free(dir);
 }
 
+/* Two images with one stem (photo.bmp, photo.BMP) get name.txt sidecars,
+ * so neither caption overwrites the other. */
+static void
+test_caption_shared_stem(void)
+{
+  char *dir = g_dir_make_tmp("hark-caption-XXXXXX", NULL);
+  char *a = g_build_filename(dir, "photo.bmp", NULL), *b = g_build_filename(dir, "photo.BMP", NULL);
+  write_bmp(a, 30, 20, 1);
+  write_bmp(b, 20, 30, 2);
+  char *llm = vision_data("llm-f32.gguf");
+  run_result r = run_hark("caption", dir, "-m", llm, "-n", "4", "--device", "cpu");
+  g_assert_cmpint(r.status, ==, 0);
+  g_assert_nonnull(strstr(r.err, "2 captioned"));
+  run_result_clear(&r);
+  char *ta = read_text(dir, "photo.bmp.txt"), *tb = read_text(dir, "photo.BMP.txt"), *tc = read_text(dir, "photo.txt");
+  g_assert_nonnull(ta);
+  g_assert_nonnull(tb);
+  g_assert_null(tc);
+  g_free(ta), g_free(tb);
+  char *rm = g_strdup_printf("rm -rf '%s'", dir);
+  g_assert_cmpint(system(rm), ==, 0);
+  g_free(rm), g_free(llm), g_free(a), g_free(b), g_free(dir);
+}
+
 static void
 test_devices(void)
 {
@@ -523,6 +547,7 @@ main(int argc, char **argv)
   g_test_add_func("/app/cli/chat", test_chat);
   g_test_add_func("/app/cli/ask", test_ask);
   g_test_add_func("/app/cli/caption", test_caption);
+  g_test_add_func("/app/cli/caption-shared-stem", test_caption_shared_stem);
   g_test_add_func("/app/cli/devices", test_devices);
   g_test_add_func("/app/cli/devices-json", test_devices_json);
   g_test_add_func("/app/cli/no-display", test_no_display);
