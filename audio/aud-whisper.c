@@ -730,12 +730,7 @@ make_backend(const aud_whisper_params *p, char **err)
 {
   kern_backend_params bp = kern_backend_default_params();
   bp.n_threads = p->n_threads;
-  const char *name = p->backend ? p->backend : "auto";
-  if (strcmp(name, "auto") == 0) {
-    kern_backend_t be = kern_backend_new("cuda", &bp, NULL);
-    return be ? be : kern_backend_new("cpu", &bp, err);
-  }
-  return kern_backend_new(name, &bp, err);
+  return kern_backend_new(p->backend ? p->backend : "auto", &bp, err);
 }
 
 aud_whisper *

@@ -43,6 +43,10 @@ kern_backend_new(const char *name, const kern_backend_params *p, char **err)
     *err = NULL;
   if (!p)
     p = &def;
+  if (name && strcmp(name, "auto") == 0) {
+    kern_backend_t be = kern_backend_new("cuda", p, NULL);
+    return be ? be : _kern_cpu_fast_new(p, err);
+  }
   if (!name || strcmp(name, "cpu") == 0)
     return _kern_cpu_fast_new(p, err);
   if (strcmp(name, "cpu-ref") == 0)
@@ -63,7 +67,7 @@ kern_backend_new(const char *name, const kern_backend_params *p, char **err)
 unknown:
   if (err) {
     char msg[128];
-    snprintf(msg, sizeof msg, "unknown backend '%s' (cpu, cpu-ref, cuda, cuda:N)", name);
+    snprintf(msg, sizeof msg, "unknown backend '%s' (auto, cpu, cpu-ref, cuda, cuda:N)", name);
     *err = strdup(msg);
   }
   return NULL;

@@ -43,7 +43,8 @@ typedef struct {
 
 kern_backend_params kern_backend_default_params(void);
 
-/* name: "cpu-ref", "cpu", "cuda" (device 0) or "cuda:N". Returns NULL and sets
+/* name: "auto" (CUDA device 0 when it can be made, else "cpu"), "cpu-ref",
+ * "cpu", "cuda" (device 0) or "cuda:N"; NULL is "cpu". Returns NULL and sets
  * *err (malloc'd) when the backend cannot be made (no GPU, no CUDA module). */
 kern_backend_t kern_backend_new(const char *name, const kern_backend_params *p, char **err);
 void kern_backend_free(kern_backend_t be);

@@ -648,10 +648,6 @@ make_backend(const llm_model_params *p, char **err)
   const char *name = p->device ? p->device : "auto";
   if (p->gpu_layers == 0 && (strcmp(name, "auto") == 0 || strncmp(name, "cuda", 4) == 0))
     name = "cpu";
-  if (strcmp(name, "auto") == 0) {
-    kern_backend_t be = kern_backend_new("cuda", &bp, NULL);
-    return be ? be : kern_backend_new("cpu", &bp, err);
-  }
   return kern_backend_new(name, &bp, err);
 }
 

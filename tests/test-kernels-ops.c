@@ -653,6 +653,14 @@ test_bad_arguments(void)
   g_assert_null(kern_backend_new("tpu", NULL, &err));
   g_assert_nonnull(strstr(err, "unknown backend"));
   free(err);
+  /* "auto": CUDA when it can be made, else the fast CPU backend. */
+  kern_backend_t autob = kern_backend_new("auto", NULL, &err);
+  g_assert_nonnull(autob);
+  kern_backend_t probe = kern_backend_new("cuda", NULL, NULL);
+  g_assert_cmpstr(kern_backend_name(autob), ==, probe ? kern_backend_name(probe) : "cpu");
+  if (probe)
+    kern_backend_free(probe);
+  kern_backend_free(autob);
   kern_tensor_free(w), kern_tensor_free(x), kern_tensor_free(y), kern_tensor_free(ids), kern_tensor_free(row);
 }
 
