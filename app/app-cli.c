@@ -1,6 +1,7 @@
 /* app-cli.c: the command table and the option handling every command shares. */
 #include "app-cli.h"
 
+#include <signal.h>
 #include <stdarg.h>
 #include <string.h>
 
@@ -153,4 +154,41 @@ app_cli_dispatch(int argc, char **argv)
   fprintf(stderr, "hark: unknown command '%s'\n\nUsage: hark [OPTION...] [COMMAND [ARGS...]]\n\n%s", argv[0], help);
   g_free(help);
   return APP_EXIT_USAGE;
+}
+
+static volatile sig_atomic_t interrupted;
+
+void
+app_cli_on_interrupt(int sig)
+{
+  (void)sig;
+  interrupted = 1;
+}
+
+int
+app_cli_should_abort(void *user_data)
+{
+  (void)user_data;
+  return interrupted;
+}
+
+void
+app_cli_interrupt_reset(void)
+{
+  interrupted = 0;
+}
+
+void
+app_cli_print_text(const char *text, size_t len, void *user_data)
+{
+  (void)user_data;
+  fwrite(text, 1, len, stdout);
+  fflush(stdout);
+}
+
+void
+app_cli_print_warning(const char *msg, void *user_data)
+{
+  const app_cli_command *cmd = user_data;
+  fprintf(stderr, "hark %s: %s\n", cmd ? cmd->name : "", msg);
 }

@@ -56,6 +56,19 @@ void app_cli_error(const app_cli_command *cmd, const char *fmt, ...) G_GNUC_PRIN
  * error when it is not auto, cpu or cuda[:N]. */
 const char *app_cli_device(const app_cli_command *cmd, const char *device);
 
+/* Ctrl-C for commands that stop their work cleanly, one flag per process:
+ * app_cli_on_interrupt is the handler to install (signal or sigaction);
+ * app_cli_should_abort reads the flag and serves as an engine's should_abort
+ * callback (user_data unused); app_cli_interrupt_reset clears it. */
+void app_cli_on_interrupt(int sig);
+int app_cli_should_abort(void *user_data);
+void app_cli_interrupt_reset(void);
+/* An engine's on_text callback: the text to stdout, flushed. */
+void app_cli_print_text(const char *text, size_t len, void *user_data);
+/* An engine's on_warning callback: "hark CMD: message" on stderr, with the
+ * const app_cli_command * as user_data. */
+void app_cli_print_warning(const char *msg, void *user_data);
+
 /* Command entry points (cli-<name>.c). */
 int app_cli_devices(int argc, char **argv);
 int app_cli_models(int argc, char **argv);

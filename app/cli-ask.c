@@ -10,36 +10,6 @@
 #include "app-cli.h"
 #include "app-vision.h"
 
-static volatile sig_atomic_t interrupted;
-
-static void
-on_sigint(int sig)
-{
-  (void)sig;
-  interrupted = 1;
-}
-
-static int
-should_abort(void *user_data)
-{
-  (void)user_data;
-  return interrupted;
-}
-
-static void
-on_text(const char *text, size_t len, void *user_data)
-{
-  (void)user_data;
-  fwrite(text, 1, len, stdout);
-  fflush(stdout);
-}
-
-static void
-on_warning(const char *msg, void *user_data)
-{
-  fprintf(stderr, "hark %s: %s\n", (const char *)user_data, msg);
-}
-
 static void
 print_stats(app_vision *v, const llm_session_stats *st, int n_images)
 {
@@ -59,7 +29,7 @@ one(app_vision *v, const app_cli_command *cmd, const char *const *images, int n,
 {
   llm_session_stats st;
   GError *error = NULL;
-  interrupted = 0;
+  app_cli_interrupt_reset();
   if (!app_vision_ask(v, images, n, question, NULL, &st, &error)) {
     int cancelled = g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
     if (cancelled)
@@ -136,10 +106,10 @@ app_cli_ask(int argc, char **argv)
   vp.sampling.temperature = (float)temp;
   if (seed >= 0)
     vp.sampling.seed = (uint64_t)seed;
-  vp.on_text = on_text;
-  vp.on_warning = on_warning;
-  vp.should_abort = should_abort;
-  vp.user_data = (void *)cmd->name;
+  vp.on_text = app_cli_print_text;
+  vp.on_warning = app_cli_print_warning;
+  vp.should_abort = app_cli_should_abort;
+  vp.user_data = (void *)cmd;
   GError *error = NULL;
   double t0 = app_cli_now();
   v = app_vision_open(&vp, &error);
@@ -150,7 +120,7 @@ app_cli_ask(int argc, char **argv)
   }
   if (!quiet)
     fprintf(stderr, "%s (loaded in %.2f s)\n", app_vision_describe(v), app_cli_now() - t0);
-  signal(SIGINT, on_sigint);
+  signal(SIGINT, app_cli_on_interrupt);
   if (one(v, cmd, images, n_images, question, quiet) != 0)
     goto out;
   exit_code = APP_EXIT_OK;

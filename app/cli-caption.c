@@ -25,29 +25,6 @@ typedef enum { FMT_TXT, FMT_JSONL, FMT_CSV, FMT_XMP } out_format;
 
 #define XMP_TOOL "Hark"
 
-static volatile sig_atomic_t interrupted;
-
-static void
-on_sigint(int sig)
-{
-  (void)sig;
-  interrupted = 1;
-}
-
-static int
-should_abort(void *user_data)
-{
-  (void)user_data;
-  return interrupted;
-}
-
-static void
-on_warning(const char *msg, void *user_data)
-{
-  (void)user_data;
-  fprintf(stderr, "hark caption: %s\n", msg);
-}
-
 /* ---- finding images ----------------------------------------------------------- */
 
 static gint
@@ -356,8 +333,9 @@ app_cli_caption(int argc, char **argv)
   vp.device = dev;
   vp.n_threads = threads;
   vp.n_predict = n_predict > 0 ? n_predict : -1;
-  vp.on_warning = on_warning;
-  vp.should_abort = should_abort;
+  vp.on_warning = app_cli_print_warning;
+  vp.should_abort = app_cli_should_abort;
+  vp.user_data = (void *)cmd;
   GError *error = NULL;
   v = app_vision_open(&vp, &error);
   if (!v) {
@@ -368,12 +346,12 @@ app_cli_caption(int argc, char **argv)
   if (!quiet)
     fprintf(stderr, "%s\n", app_vision_describe(v));
 
-  signal(SIGINT, on_sigint);
+  signal(SIGINT, app_cli_on_interrupt);
   const char *question = prompt ? prompt : "Describe this photo in one sentence.";
   int tty = isatty(STDERR_FILENO) && !quiet;
   int n_done = 0, n_skipped = 0, n_failed = 0;
   double t0 = app_cli_now(), t_work = 0;
-  for (guint i = 0; i < images->len && !interrupted; i++) {
+  for (guint i = 0; i < images->len && !app_cli_should_abort(NULL); i++) {
     const char *rel = images->pdata[i];
     char *full = g_build_filename(root, rel, NULL), *side = NULL, *side_full = NULL;
     if (fmt == FMT_TXT || fmt == FMT_XMP) {
@@ -472,7 +450,7 @@ app_cli_caption(int argc, char **argv)
     fprintf(stderr, "\n");
   if (!quiet || n_failed)
     fprintf(stderr, "%d captioned, %d skipped, %d failed in %.1f s%s%s%s\n", n_done, n_skipped, n_failed,
-            app_cli_now() - t0, interrupted ? " (stopped)" : "", table_path ? "; " : "",
+            app_cli_now() - t0, app_cli_should_abort(NULL) ? " (stopped)" : "", table_path ? "; " : "",
             table_path ? table_path : "");
   exit_code = n_failed ? APP_EXIT_FAILURE : APP_EXIT_OK;
 

@@ -23,37 +23,6 @@
 #include "llm-model.h"
 #include "llm-session.h"
 
-static volatile sig_atomic_t interrupted;
-
-static void
-on_sigint(int sig)
-{
-  (void)sig;
-  interrupted = 1;
-}
-
-static int
-should_abort(void *user_data)
-{
-  (void)user_data;
-  return interrupted;
-}
-
-static void
-on_text(const char *text, size_t len, void *user_data)
-{
-  (void)user_data;
-  fwrite(text, 1, len, stdout);
-  fflush(stdout);
-}
-
-static void
-on_warning(const char *msg, void *user_data)
-{
-  (void)user_data;
-  fprintf(stderr, "hark chat: %s\n", msg);
-}
-
 static void
 print_stats(const llm_session_stats *st, int quiet)
 {
@@ -75,7 +44,7 @@ static int
 say(llm_session *s, const char *text, int quiet)
 {
   llm_session_stats st;
-  interrupted = 0;
+  app_cli_interrupt_reset();
   int rc = llm_session_chat(s, text, NULL, &st);
   if (rc == KERN_E_ABORTED) {
     fprintf(stderr, "\n(stopped)\n");
@@ -147,7 +116,7 @@ interactive(llm_session *s, int quiet)
     }
     /* Ctrl-C stops the reply, not the program. */
     struct sigaction sa = { 0 }, old;
-    sa.sa_handler = on_sigint;
+    sa.sa_handler = app_cli_on_interrupt;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, &old);
     int rc = say(s, line, quiet);
@@ -250,8 +219,9 @@ app_cli_chat(int argc, char **argv)
   mp.n_ctx = n_ctx;
   mp.kv_type = kv_type;
   mp.gpu_layers = gpu_layers;
-  mp.on_warning = on_warning;
-  mp.should_abort = should_abort; /* Ctrl-C also stops a long prompt being read */
+  mp.on_warning = app_cli_print_warning;
+  mp.should_abort = app_cli_should_abort; /* Ctrl-C also stops a long prompt being read */
+  mp.user_data = (void *)cmd;
   char *err = NULL;
   double t0 = app_cli_now();
   m = llm_model_open(gguf, &mp, &err);
@@ -282,8 +252,8 @@ app_cli_chat(int argc, char **argv)
   sp.sampling.frequency_penalty = (float)frequency;
   if (seed >= 0)
     sp.sampling.seed = (uint64_t)seed;
-  sp.on_text = on_text;
-  sp.should_abort = should_abort;
+  sp.on_text = app_cli_print_text;
+  sp.should_abort = app_cli_should_abort;
   s = llm_session_new(m, &sp, &err);
   if (!s) {
     app_cli_error(cmd, "%s: %s", gguf, err);
@@ -298,7 +268,7 @@ app_cli_chat(int argc, char **argv)
 
   const char *one = prompt ? prompt : joined;
   if (one) {
-    signal(SIGINT, on_sigint);
+    signal(SIGINT, app_cli_on_interrupt);
     exit_code = say(s, one, quiet) == 0 ? APP_EXIT_OK : APP_EXIT_FAILURE;
   } else {
     exit_code = interactive(s, quiet) == 0 ? APP_EXIT_OK : APP_EXIT_FAILURE;

@@ -24,15 +24,6 @@ typedef struct {
   char *end_message;
 } dictate_state;
 
-static volatile sig_atomic_t interrupted;
-
-static void
-on_sigint(int sig)
-{
-  (void)sig;
-  interrupted = 1;
-}
-
 /* Callbacks: on the engine's worker thread, the only thread printing while
  * the session runs. On a terminal the live line is a level meter (-60 to
  * 0 dBFS in 10 cells) and the partial text. */
@@ -212,7 +203,7 @@ app_cli_dictate(int argc, char **argv)
   if (!vad_path)
     fprintf(stderr, "hark dictate: no Silero VAD model (--vad-model); using the energy detector\n");
 
-  struct sigaction sa = { .sa_handler = on_sigint };
+  struct sigaction sa = { .sa_handler = app_cli_on_interrupt };
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, NULL);
   sigaction(SIGTERM, &sa, NULL);
@@ -223,7 +214,7 @@ app_cli_dictate(int argc, char **argv)
   }
   fprintf(stderr, "hark dictate: listening (%s, VAD %s); Ctrl-C stops\n", aud_whisper_backend_name(w),
           aud_dictate_vad_kind(d));
-  while (!interrupted && aud_dictate_running(d))
+  while (!app_cli_should_abort(NULL) && aud_dictate_running(d))
     g_usleep(50000);
   err = NULL;
   int src = aud_dictate_stop(d, &err);
