@@ -9,6 +9,9 @@
 #include <glib.h>
 #include <stdio.h>
 
+#include "aud-tokenizer.h"
+#include "aud-whisper.h"
+
 enum { APP_EXIT_OK = 0, APP_EXIT_FAILURE = 1, APP_EXIT_USAGE = 2 };
 
 typedef struct {
@@ -68,6 +71,12 @@ void app_cli_print_text(const char *text, size_t len, void *user_data);
 /* An engine's on_warning callback: "hark CMD: message" on stderr, with the
  * const app_cli_command * as user_data. */
 void app_cli_print_warning(const char *msg, void *user_data);
+
+/* The Whisper model of -m (a catalog name or a path; NULL: whisper-base)
+ * with its tokenizer, opened with wp. 0, or -1 after printing the error
+ * (*w and *tok are then NULL). */
+int app_cli_open_whisper(const app_cli_command *cmd, const char *model, const aud_whisper_params *wp,
+                         aud_whisper **w, aud_tokenizer **tok);
 
 /* Command entry points (cli-<name>.c). */
 int app_cli_devices(int argc, char **argv);

@@ -143,7 +143,7 @@ app_cli_dictate(int argc, char **argv)
   aud_whisper *w = NULL;
   aud_tokenizer *tok = NULL;
   aud_dictate *d = NULL;
-  char *model_path = NULL, *vad_path = NULL;
+  char *vad_path = NULL;
   dictate_state st = { .tty = isatty(STDOUT_FILENO), .transcript = g_string_new(""), .level = -120.0f };
   if (rc)
     goto out;
@@ -160,29 +160,12 @@ app_cli_dictate(int argc, char **argv)
     goto out;
 
   exit_code = APP_EXIT_FAILURE;
-  GError *gerr = NULL;
-  model_path = app_models_resolve(model ? model : "whisper-base", &gerr);
-  if (!model_path) {
-    app_cli_error(cmd, "%s", gerr->message);
-    g_error_free(gerr);
-    goto out;
-  }
   aud_whisper_params wp = aud_whisper_default_params();
   wp.backend = dev;
   wp.n_threads = threads;
+  if (app_cli_open_whisper(cmd, model, &wp, &w, &tok) != 0)
+    goto out;
   char *err = NULL;
-  w = aud_whisper_open(model_path, &wp, &err);
-  if (!w) {
-    app_cli_error(cmd, "%s", err);
-    free(err);
-    goto out;
-  }
-  tok = aud_tokenizer_from_weights(aud_whisper_get_weights(w), &err);
-  if (!tok) {
-    app_cli_error(cmd, "%s", err);
-    free(err);
-    goto out;
-  }
   vad_path = find_vad_model(vad_opt);
   aud_dictate_params p = aud_dictate_default_params();
   p.language = language;
@@ -234,7 +217,7 @@ out:
   aud_dictate_free(d);
   aud_tokenizer_free(tok);
   aud_whisper_free(w);
-  g_free(model_path), g_free(vad_path);
+  g_free(vad_path);
   g_free(st.end_message);
   g_free(st.partial);
   g_string_free(st.transcript, TRUE);

@@ -110,7 +110,6 @@ app_cli_transcribe(int argc, char **argv)
   int exit_code = APP_EXIT_USAGE;
   aud_whisper *w = NULL;
   aud_tokenizer *tok = NULL;
-  char *model_path = NULL;
   if (rc)
     goto out;
 
@@ -153,31 +152,13 @@ app_cli_transcribe(int argc, char **argv)
   }
 
   exit_code = APP_EXIT_FAILURE;
-  GError *gerr = NULL;
-  model_path = app_models_resolve(model ? model : "whisper-base", &gerr);
-  if (!model_path) {
-    app_cli_error(cmd, "%s", gerr->message);
-    g_error_free(gerr);
-    goto out;
-  }
   aud_whisper_params wp = aud_whisper_default_params();
   wp.backend = dev;
   wp.n_threads = threads;
   wp.n_seq = 2 * (beam > 5 ? beam : 5); /* beams double-buffered; sampling uses best_of = 5 */
   wp.q8_weights = precision && strcmp(precision, "int8") == 0;
-  char *err = NULL;
-  w = aud_whisper_open(model_path, &wp, &err);
-  if (!w) {
-    app_cli_error(cmd, "%s", err);
-    free(err);
+  if (app_cli_open_whisper(cmd, model, &wp, &w, &tok) != 0)
     goto out;
-  }
-  tok = aud_tokenizer_from_weights(aud_whisper_get_weights(w), &err);
-  if (!tok) {
-    app_cli_error(cmd, "%s", err);
-    free(err);
-    goto out;
-  }
 
   run_state st = { .progress = !quiet && isatty(STDERR_FILENO) };
   aud_transcribe_params tp = aud_transcribe_default_params();
@@ -196,7 +177,7 @@ app_cli_transcribe(int argc, char **argv)
     aud_transcript tr;
     aud_transcript_init(&tr);
     st.t0 = app_cli_now();
-    err = NULL;
+    char *err = NULL;
     int trc = aud_transcribe_file(w, tok, argv[i], &tp, &tr, &err);
     clear_progress(&st);
     if (trc) {
@@ -229,7 +210,6 @@ app_cli_transcribe(int argc, char **argv)
 out:
   aud_tokenizer_free(tok);
   aud_whisper_free(w);
-  g_free(model_path);
   g_free(model), g_free(language), g_free(task), g_free(format), g_free(out_dir), g_free(device), g_free(prompt), g_free(precision);
   return exit_code;
 }
