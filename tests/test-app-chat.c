@@ -426,9 +426,9 @@ test_model_errors(void)
   g_free(junk), g_free(copy), g_free(bytes);
 }
 
-/* What app_vision itself answers: `q1` about `images`, then (if q2) a follow-up. */
-static char *
-vision_reply(const char *model, const char *const *images, const char *q1, const char *q2)
+/* app_vision as the controller opens it (8 tokens, greedy). */
+static app_vision *
+open_vision(const char *model)
 {
   GError *error = NULL;
   app_vision_params vp = app_vision_default_params();
@@ -437,6 +437,15 @@ vision_reply(const char *model, const char *const *images, const char *q1, const
   vp.sampling.temperature = 0;
   app_vision *v = app_vision_open(&vp, &error);
   g_assert_no_error(error);
+  return v;
+}
+
+/* What app_vision itself answers: `q1` about `images`, then (if q2) a follow-up. */
+static char *
+vision_reply(const char *model, const char *const *images, const char *q1, const char *q2)
+{
+  GError *error = NULL;
+  app_vision *v = open_vision(model);
   char *a = NULL;
   g_assert_true(app_vision_ask(v, images, (int)g_strv_length((char **)images), q1, &a, NULL, &error));
   if (q2) {
@@ -454,12 +463,7 @@ static char *
 vision_reply_restored(const char *model, const char *const *images, const char *q1, const char *a1, const char *q2)
 {
   GError *error = NULL;
-  app_vision_params vp = app_vision_default_params();
-  vp.model = model;
-  vp.n_predict = 8;
-  vp.sampling.temperature = 0;
-  app_vision *v = app_vision_open(&vp, &error);
-  g_assert_no_error(error);
+  app_vision *v = open_vision(model);
   g_assert_true(app_vision_add_turn(v, "user", q1, images, (int)g_strv_length((char **)images), &error));
   g_assert_true(app_vision_add_turn(v, "assistant", a1, NULL, 0, &error));
   g_assert_false(app_vision_add_turn(v, "assistant", a1, images, 1, NULL)); /* images are a user's */
