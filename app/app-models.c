@@ -1566,12 +1566,26 @@ first_gguf(const char *dir, gboolean mmproj)
   return path;
 }
 
+/* Whether dir is a Hugging Face model directory (with `member` in its
+ * config.json, when not NULL). */
+static gboolean
+is_hf_dir(const char *dir, const char *member)
+{
+  char *cfg = g_build_filename(dir, "config.json", NULL), *text = NULL;
+  gboolean yes = g_file_get_contents(cfg, &text, NULL, NULL) && (!member || strstr(text, member));
+  g_free(text);
+  g_free(cfg);
+  return yes;
+}
+
 char *
 app_models_find_gguf(const char *path, GError **error)
 {
   if (!g_file_test(path, G_FILE_TEST_IS_DIR))
     return g_strdup(path);
   char *found = first_gguf(path, FALSE);
+  if (!found && is_hf_dir(path, NULL))
+    found = g_strdup(path);
   if (!found)
     g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_NOENT, "%s holds no .gguf model", path);
   return found;
@@ -1580,8 +1594,10 @@ app_models_find_gguf(const char *path, GError **error)
 char *
 app_models_find_mmproj(const char *path)
 {
-  if (g_file_test(path, G_FILE_TEST_IS_DIR))
-    return first_gguf(path, TRUE);
+  if (g_file_test(path, G_FILE_TEST_IS_DIR)) {
+    char *found = first_gguf(path, TRUE);
+    return found || !is_hf_dir(path, "\"vision_config\"") ? found : g_strdup(path);
+  }
   char *dir = g_path_get_dirname(path);
   char *found = first_gguf(dir, TRUE);
   g_free(dir);

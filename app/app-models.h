@@ -124,10 +124,12 @@ char *app_models_resolve(const char *name_or_path, GError **error);
 
 /* The language model of a resolved -m path: the path itself when it is a
  * file, else the first .gguf in the directory (by name) that is not a
- * projector (mmproj). g_free. */
+ * projector (mmproj), else the directory itself when it is a Hugging Face
+ * model (config.json; llm_model_open reads it). g_free. */
 char *app_models_find_gguf(const char *path, GError **error);
 /* The projector beside a model: the first *mmproj*.gguf in dir (or in the
- * directory of the file dir names). NULL when there is none. g_free. */
+ * directory of the file dir names), else a Hugging Face LLaVA directory
+ * itself (its config.json has a vision_config). NULL when there is none. g_free. */
 char *app_models_find_mmproj(const char *path);
 
 G_END_DECLS

@@ -78,13 +78,6 @@ app_vision_open(const app_vision_params *p, GError **error)
   gguf = app_models_find_gguf(resolved, error);
   if (!gguf)
     goto fail;
-  if (g_file_test(gguf, G_FILE_TEST_IS_DIR) || g_str_has_suffix(gguf, ".safetensors")) {
-    g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
-                "%s: the language model must be a GGUF file (a Hugging Face LLaVA directory can serve as "
-                "--mmproj, but its language model is not read yet)",
-                gguf);
-    goto fail;
-  }
   proj = p->mmproj ? g_strdup(p->mmproj) : app_models_find_mmproj(resolved);
   if (!proj) {
     g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,

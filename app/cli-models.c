@@ -5,6 +5,7 @@
 #include "app-models.h"
 #include "aud-whisper.h"
 #include "kern-type.h"
+#include "llm-hf.h"
 
 #include <glib/gstdio.h>
 #include <stdlib.h>
@@ -194,8 +195,66 @@ cmd_install(const app_cli_command *cmd, const app_model_info *model)
   return rc;
 }
 
-/* hark models convert IN OUT: any Whisper model to whisper.cpp ggml (.bin) or GGUF (.gguf); a
- * Hugging Face LLaVA directory's vision tower + projector to an mmproj GGUF. */
+/* "Wrote OUT (WHAT, matrices TYPE, N MB) in S s". */
+static void
+print_written(const char *out, const char *what, int type, double t0)
+{
+  GStatBuf st;
+  double mb = g_stat(out, &st) == 0 ? (double)st.st_size / 1e6 : 0;
+  printf("Wrote %s (%s, matrices %s, %.1f MB) in %.1f s\n", out, what, kern_type_get_traits(type)->name, mb,
+         app_cli_now() - t0);
+}
+
+/* A model that is not Whisper: its language model (GGUF, or a Hugging Face
+ * directory) to OUT, and its vision tower + projector (mmproj GGUF, Hugging
+ * Face LLaVA or CLIP directory) to mmproj-OUT beside it, or to OUT itself
+ * when OUT's name says mmproj or there is no language model. */
+static int
+convert_llm_vision(const app_cli_command *cmd, const char *path, const char *out, int type, const char *whisper_err)
+{
+  char *lerr = NULL, *verr = NULL, *xerr = NULL, *base = g_path_get_basename(out);
+  gboolean proj_only = strstr(base, "mmproj") != NULL, lm_done = FALSE;
+  int lrc = KERN_E_INVAL;
+  if (!proj_only) {
+    double t0 = app_cli_now();
+    lrc = llm_convert_gguf(path, out, type, &lerr);
+    if (lrc == 0) {
+      print_written(out, "language model GGUF", type, t0);
+      lm_done = TRUE;
+    } else if (lrc != KERN_E_INVAL) { /* a language model, but not one that converts */
+      app_cli_error(cmd, "%s", lerr);
+      g_free(base), free(lerr);
+      return APP_EXIT_FAILURE;
+    }
+  }
+  vis_clip_params cp = vis_clip_default_params();
+  cp.device = "cpu";
+  vis_clip *c = vis_clip_open(path, &cp, &verr);
+  int rc = lm_done ? APP_EXIT_OK : APP_EXIT_FAILURE;
+  if (c) {
+    char *dir = g_path_get_dirname(out), *name = g_strconcat("mmproj-", base, NULL);
+    char *proj = lm_done ? g_build_filename(dir, name, NULL) : g_strdup(out);
+    double t0 = app_cli_now();
+    if (vis_clip_export(c, proj, type, &xerr) != 0) {
+      app_cli_error(cmd, "%s", xerr ? xerr : proj);
+      rc = APP_EXIT_FAILURE;
+    } else {
+      print_written(proj, "mmproj GGUF", type, t0);
+      rc = APP_EXIT_OK;
+    }
+    g_free(dir), g_free(name), g_free(proj);
+    vis_clip_free(c);
+  } else if (!lm_done) {
+    app_cli_error(cmd, "%s (only Whisper models, language models and vision towers convert)",
+                  whisper_err ? whisper_err : path);
+  }
+  g_free(base);
+  free(lerr), free(verr), free(xerr);
+  return rc;
+}
+
+/* hark models convert IN OUT: any Whisper model to whisper.cpp ggml (.bin) or
+ * GGUF (.gguf); other models as convert_llm_vision says. */
 static int
 cmd_convert(const app_cli_command *cmd, const char *in, const char *out, const char *type_name)
 {
@@ -219,42 +278,17 @@ cmd_convert(const app_cli_command *cmd, const char *in, const char *out, const c
   aud_whisper *w = aud_whisper_open(path, &wp, &err);
   if (w)
     tok = aud_tokenizer_from_weights(aud_whisper_get_weights(w), &err);
-  if (!w || !tok) {
-    /* Not Whisper: a vision tower + projector (a Hugging Face LLaVA directory) to an mmproj GGUF. */
-    char *verr = NULL;
-    vis_clip_params cp = vis_clip_default_params();
-    cp.device = "cpu";
-    vis_clip *c = w ? NULL : vis_clip_open(path, &cp, &verr);
-    if (c) {
-      double t0 = app_cli_now();
-      char *xerr = NULL;
-      if (vis_clip_export(c, out, type, &xerr) != 0) {
-        app_cli_error(cmd, "%s", xerr ? xerr : out);
-      } else {
-        GStatBuf st;
-        g_stat(out, &st);
-        printf("Wrote %s (mmproj GGUF, matrices %s, %.1f MB) in %.1f s\n", out, kern_type_get_traits(type)->name,
-               (double)st.st_size / 1e6, app_cli_now() - t0);
-        rc = APP_EXIT_OK;
-      }
-      free(xerr);
-      vis_clip_free(c);
-    } else {
-      app_cli_error(cmd, "%s (only Whisper models and vision towers convert; language models are GGUF already)",
-                    err ? err : path);
-    }
-    free(verr);
+  if (!w) {
+    rc = convert_llm_vision(cmd, path, out, type, err);
+  } else if (!tok) {
+    app_cli_error(cmd, "%s", err ? err : path);
   } else {
     aud_whisper_file_format fmt = g_str_has_suffix(out, ".gguf") ? AUD_WHISPER_FILE_GGUF : AUD_WHISPER_FILE_GGML;
     double t0 = app_cli_now();
     if (aud_whisper_export(w, tok, out, fmt, type, &err) != 0) {
       app_cli_error(cmd, "%s", err ? err : out);
     } else {
-      GStatBuf st;
-      g_stat(out, &st);
-      printf("Wrote %s (%s, matrices %s, %.1f MB) in %.1f s\n", out,
-             fmt == AUD_WHISPER_FILE_GGUF ? "GGUF" : "whisper.cpp ggml", kern_type_get_traits(type)->name,
-             (double)st.st_size / 1e6, app_cli_now() - t0);
+      print_written(out, fmt == AUD_WHISPER_FILE_GGUF ? "GGUF" : "whisper.cpp ggml", type, t0);
       rc = APP_EXIT_OK;
     }
   }
@@ -285,8 +319,10 @@ app_cli_models(int argc, char **argv)
                                "  path NAME     print an installed model's directory\n"
                                "  convert MODEL OUT [--type T]\n"
                                "                a Whisper model (catalog name or path, any format) to\n"
-                               "                whisper.cpp ggml (OUT.bin) or GGUF (OUT.gguf); T: f32, f16,\n"
-                               "                q8_0, q5_0, q5_1, q4_0, q4_1 or a K-quant\n"
+                               "                whisper.cpp ggml (OUT.bin) or GGUF (OUT.gguf); a language\n"
+                               "                model (GGUF, or a Hugging Face Llama/Mistral directory) to\n"
+                               "                GGUF, with a LLaVA directory's vision tower as mmproj-OUT;\n"
+                               "                T: f32, f16, q8_0, q5_0, q5_1, q4_0, q4_1 or a K-quant\n"
                                "\nModels are stored in %s.",
                                root);
   int rc = app_cli_parse_options(cmd, entries, desc, &argc, &argv);

@@ -341,6 +341,34 @@ kern_gguf_add_tensor(kern_gguf_writer *g, const char *name, int type, int n_dims
   return 0;
 }
 
+int
+kern_gguf_add_converted(kern_gguf_writer *g, const char *name, const kern_tensor_info *t, int type)
+{
+  int64_t row = t->ne[0], rows = kern_tensor_nelements(t) / row;
+  const kern_type_traits *tr = kern_type_get_traits(type), *in = kern_type_get_traits(t->type);
+  if (!tr || !in)
+    return KERN_E_INVAL;
+  if (row % tr->block_size != 0)
+    type = KERN_TYPE_F16;
+  if (type != KERN_TYPE_F32 && type != KERN_TYPE_F16 && !kern_type_can_quantize(type))
+    return KERN_E_UNSUPPORTED;
+  size_t in_row = kern_type_row_size(t->type, row), out_row = kern_type_row_size(type, row);
+  float *f = malloc((size_t)row * sizeof *f);
+  uint8_t *out = (size_t)rows <= SIZE_MAX / out_row ? malloc(out_row * (size_t)rows + 1) : NULL;
+  int rc = f && out ? 0 : KERN_E_NOMEM;
+  for (int64_t r = 0; !rc && r < rows; r++) {
+    if (kern_dequantize_row(t->type, (const uint8_t *)t->data + (size_t)r * in_row, f, row) != 0)
+      rc = KERN_E_FORMAT;
+    else if (kern_quantize_row(type, f, out + (size_t)r * out_row, row) != 0)
+      rc = KERN_E_UNSUPPORTED;
+  }
+  if (!rc)
+    rc = kern_gguf_add_tensor(g, name, type, t->n_dims, t->ne, out);
+  free(f);
+  free(out);
+  return rc;
+}
+
 static int
 write_all(FILE *f, const void *p, size_t n)
 {

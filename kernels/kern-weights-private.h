@@ -53,6 +53,10 @@ struct kern_weights {
   /* Everything else this object owns (strings, converted data, meta items). */
   void **owned;
   int64_t n_owned, cap_owned;
+
+  /* Views: the sources whose data they point into, closed with them. */
+  kern_weights **sources;
+  int n_sources;
 };
 
 /* Records "PATH: message" (the first failure wins) and returns KERN_E_FORMAT.

@@ -467,6 +467,9 @@ kern_weights_close(kern_weights *w)
   }
   for (int64_t i = 0; i < w->n_owned; i++)
     free(w->owned[i]);
+  for (int i = 0; i < w->n_sources; i++)
+    kern_weights_close(w->sources[i]);
+  free(w->sources);
   free(w->owned);
   free(w->maps);
   free(w->meta);
@@ -476,6 +479,62 @@ kern_weights_close(kern_weights *w)
   free(w->error);
   free(w->path);
   free(w);
+}
+
+/* ---- views ---------------------------------------------------------------- */
+
+kern_weights *
+kern_weights_view_new(const char *path, kern_format format)
+{
+  kern_weights *w = calloc(1, sizeof *w);
+  if (!w || !(w->path = strdup(path ? path : "(view)"))) {
+    free(w);
+    return NULL;
+  }
+  w->format = format;
+  return w;
+}
+
+int
+kern_weights_view_adopt(kern_weights *w, kern_weights *src)
+{
+  kern_weights **p = realloc(w->sources, (size_t)(w->n_sources + 1) * sizeof *p);
+  if (!p)
+    return _kern_weights_fail_code(w, KERN_E_NOMEM, "out of memory");
+  w->sources = p;
+  w->sources[w->n_sources++] = src;
+  return 0;
+}
+
+void *
+kern_weights_view_alloc(kern_weights *w, size_t size)
+{
+  return _kern_weights_alloc(w, size);
+}
+
+char *
+kern_weights_view_strdup(kern_weights *w, const char *s)
+{
+  return _kern_weights_strdup(w, s, strlen(s), "a string");
+}
+
+int
+kern_weights_view_add_meta(kern_weights *w, const char *key, const kern_meta *value)
+{
+  return _kern_weights_add_meta(w, key, strlen(key), value);
+}
+
+int
+kern_weights_view_add_tensor(kern_weights *w, const char *name, int type, int n_dims, const int64_t *ne,
+                             const void *data, size_t nbytes)
+{
+  return _kern_weights_add_tensor(w, name, strlen(name), type, n_dims, ne, data, nbytes, data, nbytes);
+}
+
+const char *
+kern_weights_view_error(const kern_weights *w)
+{
+  return w->error;
 }
 
 /* ---- queries ------------------------------------------------------------- */

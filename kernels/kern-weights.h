@@ -117,6 +117,30 @@ int64_t kern_tensor_nelements(const kern_tensor_info *t);
 /* UTF-8 validation (no overlongs, no surrogates, nothing past U+10FFFF). */
 int kern_utf8_valid(const char *s, size_t len);
 
+/* --- Views: weights assembled in memory. ------------------------------------
+ * A model read in one layout and shown in another (a Hugging Face directory
+ * as the GGUF its converter would write): the caller adds metadata and
+ * tensors whose data points into adopted sources or into memory the view
+ * owns, then reads the view like any opened file. Names and shapes get the
+ * same checks as a parsed file's. Functions return 0 or a kern_status; the
+ * first failure's message is kept (kern_weights_view_error). */
+
+/* An empty view; `path` names it in messages and kern_weights_path. NULL when out of memory. */
+kern_weights *kern_weights_view_new(const char *path, kern_format format);
+/* The view closes `src` when it is closed (its tensors may point into it). */
+int kern_weights_view_adopt(kern_weights *w, kern_weights *src);
+/* Zeroed memory that lives as long as the view; NULL when out of memory. */
+void *kern_weights_view_alloc(kern_weights *w, size_t size);
+/* A copy of a UTF-8 string owned by the view; NULL if invalid or out of memory. */
+char *kern_weights_view_strdup(kern_weights *w, const char *s);
+/* Adds `value` as is: its strings and items must live in the view or its sources. */
+int kern_weights_view_add_meta(kern_weights *w, const char *key, const kern_meta *value);
+/* Adds a tensor over data[0..nbytes) (which must be the size the type and shape imply). */
+int kern_weights_view_add_tensor(kern_weights *w, const char *name, int type, int n_dims, const int64_t *ne,
+                                 const void *data, size_t nbytes);
+/* The first failure's "PATH: problem", or NULL. */
+const char *kern_weights_view_error(const kern_weights *w);
+
 /* --- GGUF writer: makes test models and conversions. ---------------------- */
 
 typedef struct kern_gguf_writer kern_gguf_writer;
@@ -138,6 +162,11 @@ int kern_gguf_set_meta(kern_gguf_writer *g, const char *key, const kern_meta *m)
 /* Adds a tensor; `data` (kern_type_row_size(type, ne[0]) * rows bytes) is copied. */
 int kern_gguf_add_tensor(kern_gguf_writer *g, const char *name, int type, int n_dims, const int64_t *ne,
                          const void *data);
+/* Adds the tensor `t` (any readable type) converted to `type` row by row
+ * (F16 where its rows do not divide into `type`'s blocks). KERN_E_FORMAT when
+ * t's data cannot be read as numbers, KERN_E_UNSUPPORTED when `type` cannot be
+ * written (integers, Q8_K). */
+int kern_gguf_add_converted(kern_gguf_writer *g, const char *name, const kern_tensor_info *t, int type);
 /* Writes a GGUF v3 file (alignment 32 unless general.alignment is set). On
  * failure returns a negative code and sets *err (malloc'd) when err is not NULL. */
 int kern_gguf_write(kern_gguf_writer *g, const char *path, char **err);

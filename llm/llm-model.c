@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "kern-backend.h"
+#include "llm-hf.h"
 
 #define MAX_LAYERS 1024
 #define MAX_BATCH 512     /* B: rows per internal batch */
@@ -688,6 +689,9 @@ llm_model_open(const char *path, const llm_model_params *p, char **err)
   if (err)
     *err = NULL;
   kern_weights *kw = kern_weights_open(path, err);
+  if (kw && kern_weights_format(kw) == KERN_FORMAT_SAFETENSORS) {
+    kw = llm_hf_view(kw, err); /* a Hugging Face directory, read as the GGUF it converts to */
+  }
   if (!kw)
     return NULL;
   llm_model *m = calloc(1, sizeof *m);

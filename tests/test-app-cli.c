@@ -135,7 +135,7 @@ test_models_convert(void)
   run_result_clear(&r);
   r = run_hark("models", "convert", gguf, out);
   g_assert_cmpint(r.status, ==, 1);
-  g_assert_nonnull(strstr(r.err, "only Whisper models and vision towers convert"));
+  g_assert_nonnull(strstr(r.err, "only Whisper models, language models and vision towers convert"));
   g_assert_false(g_file_test(out, G_FILE_TEST_EXISTS));
   run_result_clear(&r);
   char *ct2 = g_test_build_filename(G_TEST_DIST, "data", "whisper", "tiny80", "ct2", NULL);
@@ -143,15 +143,33 @@ test_models_convert(void)
   g_assert_cmpint(r.status, ==, 1); /* a tiny test model without a Whisper vocabulary */
   g_assert_nonnull(strstr(r.err, "<|endoftext|>"));
   run_result_clear(&r);
-  /* A Hugging Face LLaVA directory: its tower and projector become an mmproj GGUF. */
+  /* A Hugging Face LLaVA directory: the language model to OUT, the tower and
+   * projector to mmproj-OUT beside it; `hark ask` finds the pair. */
   char *hf = g_test_build_filename(G_TEST_DIST, "data", "vision", "llava-hf", NULL);
-  r = run_hark("models", "convert", hf, out);
+  char *proj = g_build_filename(g_get_tmp_dir(), "mmproj-hark-test-convert-out.gguf", NULL);
+  r = run_hark("models", "convert", hf, out, "--type", "q8_0");
   g_assert_cmpint(r.status, ==, 0);
-  g_assert_nonnull(strstr(r.out, "mmproj GGUF, matrices f16"));
+  g_assert_nonnull(strstr(r.out, "language model GGUF, matrices q8_0"));
+  g_assert_nonnull(strstr(r.out, "mmproj GGUF, matrices q8_0"));
   run_result_clear(&r);
   g_assert_true(g_file_test(out, G_FILE_TEST_IS_REGULAR));
-  g_unlink(out);
-  g_free(hf);
+  g_assert_true(g_file_test(proj, G_FILE_TEST_IS_REGULAR));
+  g_unlink(proj);
+  /* OUT named mmproj: the projector alone */
+  r = run_hark("models", "convert", hf, proj);
+  g_assert_cmpint(r.status, ==, 0);
+  g_assert_nonnull(strstr(r.out, "mmproj GGUF, matrices f16"));
+  g_assert_null(strstr(r.out, "language model"));
+  run_result_clear(&r);
+  g_assert_true(g_file_test(proj, G_FILE_TEST_IS_REGULAR));
+  /* a GGUF language model requantized */
+  char *llm = g_test_build_filename(G_TEST_DIST, "data", "vision", "llm-f32.gguf", NULL);
+  r = run_hark("models", "convert", llm, out, "--type", "q4_0");
+  g_assert_cmpint(r.status, ==, 0);
+  g_assert_nonnull(strstr(r.out, "language model GGUF, matrices q4_0"));
+  run_result_clear(&r);
+  g_unlink(out), g_unlink(proj);
+  g_free(hf), g_free(proj), g_free(llm);
   g_free(gguf), g_free(out), g_free(ct2);
 }
 
@@ -295,6 +313,12 @@ test_ask(void)
   g_test_message("answers: mmproj \"%s\", HF \"%s\"", g_strchomp(first), g_strchomp(r.out));
   run_result_clear(&r);
   g_free(first);
+  /* The Hugging Face directory alone: language model, tokenizer and tower from it. */
+  r = run_hark("ask", img, "What is this?", "-m", hf, "-n", "6", "--device", "cpu");
+  g_assert_cmpint(r.status, ==, 0);
+  g_assert_cmpuint(strlen(r.out), >, 1);
+  g_assert_nonnull(strstr(r.err, "llava template"));
+  run_result_clear(&r);
   /* Follow-up questions from stdin are not run here (stdin is not ours);
    * an unreadable image names itself, and nothing is asked. */
   r = run_hark("ask", img, bad, "Compare them.", "-m", llm, "--device", "cpu");

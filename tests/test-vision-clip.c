@@ -13,6 +13,7 @@
 #include "kern-backend.h"
 #include "kern-type.h"
 #include "kern-weights.h"
+#include "llm-hf.h"
 #include "llm-model.h"
 #include "llm-session.h"
 #include "vis-clip.h"
@@ -35,9 +36,12 @@ typedef struct {
   char *blob;
 } golden;
 
+/* A file of tests/data/vision, or `name` itself when absolute. */
 static char *
 data_path(const char *name)
 {
+  if (g_path_is_absolute(name))
+    return g_strdup(name);
   return g_test_build_filename(G_TEST_DIST, "data", "vision", name, NULL);
 }
 
@@ -171,7 +175,7 @@ test_mmproj_cuda(void)
 /* The prompt as llama.cpp's tokenizer cuts it around the image, and 16
  * greedy tokens, through the model API directly. */
 static void
-check_generation(const char *clip_name, int variant_i)
+check_generation(const char *clip_name, const char *llm_name, int variant_i)
 {
   golden *g = load_golden();
   vis_clip *c = open_clip(clip_name, "cpu");
@@ -179,7 +183,7 @@ check_generation(const char *clip_name, int variant_i)
   float *embd = g_new(float, ne);
   g_assert_cmpint(vis_clip_encode(c, g->pixels, NULL, embd), ==, 0);
 
-  char *path = data_path("llm-f32.gguf"), *err = NULL;
+  char *path = data_path(llm_name), *err = NULL;
   llm_model_params mp = llm_model_default_params();
   mp.device = "cpu";
   mp.n_ctx = 256;
@@ -267,16 +271,229 @@ check_generation(const char *clip_name, int variant_i)
   free_golden(g);
 }
 
+/* Both halves from the Hugging Face directory: the tower and projector, and
+ * the language model with its SentencePiece tokenizer. */
 static void
 test_generate_hf(void)
 {
-  check_generation("llava-hf", 0);
+  check_generation("llava-hf", "llava-hf", 0);
 }
 
 static void
 test_generate_mmproj(void)
 {
-  check_generation("mmproj-f16.gguf", 1);
+  check_generation("mmproj-f16.gguf", "llm-f32.gguf", 1);
+}
+
+/* ---- the language model of a Hugging Face LLaVA directory ------------------- */
+
+/* Every tensor of b in a, same type, shape and bytes. */
+static void
+assert_same_tensors(const kern_weights *a, const kern_weights *b)
+{
+  for (int64_t i = 0; i < kern_weights_n_tensors(b); i++) {
+    const kern_tensor_info *tb = kern_weights_tensor_at(b, i), *ta = kern_weights_find(a, tb->name);
+    if (!ta)
+      g_error("%s missing", tb->name);
+    g_assert_cmpint(ta->type, ==, tb->type);
+    g_assert_cmpmem(ta->ne, sizeof ta->ne, tb->ne, sizeof tb->ne);
+    if (ta->nbytes != tb->nbytes || memcmp(ta->data, tb->data, tb->nbytes) != 0)
+      g_error("%s: data differs", tb->name);
+  }
+  g_assert_cmpint(kern_weights_n_tensors(a), ==, kern_weights_n_tensors(b));
+}
+
+/* The directory seen in GGUF layout equals the GGUF gguf-py wrote from the
+ * same model (query/key rows reordered as llama.cpp's converter does), and
+ * its tokenizer.model gives the GGUF vocabulary. */
+static void
+test_hf_view(void)
+{
+  char *dir = data_path("llava-hf"), *ref = data_path("llm-f32.gguf"), *err = NULL;
+  kern_weights *hf = kern_weights_open(dir, &err);
+  g_assert_nonnull(hf);
+  kern_weights *v = llm_hf_view(hf, &err), *b = kern_weights_open(ref, &err);
+  if (!v)
+    g_error("%s", err);
+  g_assert_nonnull(b);
+  assert_same_tensors(v, b);
+  const char *keys[] = { "llama.embedding_length", "llama.block_count", "llama.feed_forward_length",
+                         "llama.attention.head_count", "llama.attention.head_count_kv", "llama.rope.dimension_count",
+                         "llama.vocab_size", "tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id",
+                         "tokenizer.ggml.unknown_token_id", "tokenizer.ggml.add_bos_token",
+                         "tokenizer.ggml.add_eos_token" };
+  for (size_t i = 0; i < G_N_ELEMENTS(keys); i++)
+    if (kern_weights_get_int(v, keys[i], -1) != kern_weights_get_int(b, keys[i], -2))
+      g_error("%s: %" G_GINT64_FORMAT " vs %" G_GINT64_FORMAT, keys[i], kern_weights_get_int(v, keys[i], -1),
+              kern_weights_get_int(b, keys[i], -2));
+  g_assert_cmpfloat(kern_weights_get_float(v, "llama.attention.layer_norm_rms_epsilon", 0), ==,
+                    kern_weights_get_float(b, "llama.attention.layer_norm_rms_epsilon", 1));
+  g_assert_cmpfloat(kern_weights_get_float(v, "llama.rope.freq_base", 0), ==,
+                    kern_weights_get_float(b, "llama.rope.freq_base", 1));
+  g_assert_cmpstr(kern_weights_get_string(v, "general.architecture", ""), ==, "llama");
+  const kern_meta *tv = kern_weights_get_meta(v, "tokenizer.ggml.tokens"),
+                  *tb = kern_weights_get_meta(b, "tokenizer.ggml.tokens"),
+                  *sv = kern_weights_get_meta(v, "tokenizer.ggml.scores"),
+                  *sb = kern_weights_get_meta(b, "tokenizer.ggml.scores");
+  g_assert_cmpuint(tv->n, ==, tb->n);
+  for (uint64_t i = 0; i < tb->n; i++) {
+    double x, y;
+    g_assert_cmpstr(kern_meta_array_string(tv, i), ==, kern_meta_array_string(tb, i));
+    g_assert_cmpint(kern_meta_array_float(sv, i, &x), ==, 0);
+    g_assert_cmpint(kern_meta_array_float(sb, i, &y), ==, 0);
+    g_assert_cmpfloat(x, ==, y);
+  }
+  /* LLaVA-1.5's processor template (no system prompt, images first) is carried along */
+  g_assert_nonnull(strstr(kern_weights_get_string(v, "tokenizer.chat_template", ""), "ASSISTANT:"));
+  kern_weights_close(v);
+  kern_weights_close(b);
+  g_free(dir), g_free(ref);
+}
+
+/* `hark models convert`'s two halves: the language model (F32: equal to the
+ * gguf-py file; Q8_0: loads and answers) and the mmproj; the pair answers
+ * like transformers. A GGUF requantizes too. */
+static void
+test_convert_llm(void)
+{
+  char *hf = data_path("llava-hf"), *ref = data_path("llm-f32.gguf"), *err = NULL;
+  char *dir = g_dir_make_tmp("hark-llava-XXXXXX", NULL), *lm = g_build_filename(dir, "llava.gguf", NULL),
+       *mmproj = g_build_filename(dir, "mmproj-llava.gguf", NULL), *q8 = g_build_filename(dir, "llava-q8.gguf", NULL);
+  if (llm_convert_gguf(hf, lm, KERN_TYPE_F32, &err) != 0)
+    g_error("%s", err);
+  kern_weights *a = kern_weights_open(lm, &err), *b = kern_weights_open(ref, &err);
+  g_assert_nonnull(a);
+  g_assert_nonnull(b);
+  assert_same_tensors(a, b);
+  g_assert_cmpint(kern_weights_get_int(a, "general.file_type", -1), ==, 0);
+  kern_weights_close(a);
+  kern_weights_close(b);
+  vis_clip *c = open_clip("llava-hf", "cpu");
+  g_assert_cmpint(vis_clip_export(c, mmproj, KERN_TYPE_F32, &err), ==, 0);
+  vis_clip_free(c);
+  check_generation(mmproj, lm, 0);
+
+  g_assert_cmpint(llm_convert_gguf(hf, q8, KERN_TYPE_Q8_0, &err), ==, 0);
+  kern_weights *q = kern_weights_open(q8, &err);
+  g_assert_cmpint(kern_weights_find(q, "blk.0.attn_q.weight")->type, ==, KERN_TYPE_Q8_0);
+  g_assert_cmpint(kern_weights_find(q, "blk.0.attn_norm.weight")->type, ==, KERN_TYPE_F32);
+  kern_weights_close(q);
+  llm_model_params mp = llm_model_default_params();
+  mp.device = "cpu";
+  mp.n_ctx = 64;
+  llm_model *m = llm_model_open(q8, &mp, &err);
+  if (!m)
+    g_error("%s", err);
+  llm_model_free(m);
+  /* a GGUF in, requantized */
+  g_assert_cmpint(llm_convert_gguf(ref, q8, KERN_TYPE_Q4_0, &err), ==, 0);
+  q = kern_weights_open(q8, &err);
+  g_assert_cmpint(kern_weights_find(q, "blk.1.ffn_down.weight")->type, ==, KERN_TYPE_Q4_0);
+  g_assert_cmpstr(kern_weights_get_string(q, "tokenizer.ggml.model", ""), ==, "llama");
+  kern_weights_close(q);
+  /* not a language model; an unwritable type */
+  char *proj = data_path("mmproj-f16.gguf");
+  g_assert_cmpint(llm_convert_gguf(proj, q8, KERN_TYPE_F16, &err), ==, KERN_E_INVAL);
+  g_assert_nonnull(strstr(err, "not a language model"));
+  free(err);
+  g_assert_cmpint(llm_convert_gguf(ref, q8, KERN_TYPE_I32, &err), ==, KERN_E_UNSUPPORTED);
+  free(err);
+  g_free(proj);
+  g_unlink(lm), g_unlink(mmproj), g_unlink(q8);
+  g_rmdir(dir);
+  g_free(lm), g_free(mmproj), g_free(q8), g_free(dir), g_free(hf), g_free(ref);
+}
+
+/* A copy of the Hugging Face directory with one file replaced (contents NULL:
+ * removed); returns the copy's path. */
+static char *
+damaged_hf(const char *file, const char *contents, gssize len)
+{
+  char *src = data_path("llava-hf"), *dir = g_dir_make_tmp("hark-hf-XXXXXX", NULL);
+  const char *names[] = { "config.json", "model.safetensors", "tokenizer.model", "tokenizer_config.json",
+                          "chat_template.json", "preprocessor_config.json" };
+  for (size_t i = 0; i < G_N_ELEMENTS(names); i++) {
+    char *from = g_build_filename(src, names[i], NULL), *to = g_build_filename(dir, names[i], NULL), *blob;
+    gsize n;
+    if (strcmp(names[i], file) == 0) {
+      if (contents)
+        g_assert_true(g_file_set_contents(to, contents, len, NULL));
+    } else {
+      g_assert_true(g_file_get_contents(from, &blob, &n, NULL));
+      g_assert_true(g_file_set_contents(to, blob, (gssize)n, NULL));
+      g_free(blob);
+    }
+    g_free(from), g_free(to);
+  }
+  g_free(src);
+  return dir;
+}
+
+static void
+remove_dir(char *dir)
+{
+  GDir *d = g_dir_open(dir, 0, NULL);
+  const char *name;
+  while ((name = g_dir_read_name(d))) {
+    char *p = g_build_filename(dir, name, NULL);
+    g_unlink(p);
+    g_free(p);
+  }
+  g_dir_close(d);
+  g_rmdir(dir);
+  g_free(dir);
+}
+
+/* Damaged directories: each a clear error naming the directory, no crash. */
+static void
+test_hf_malformed(void)
+{
+  char *src = data_path("llava-hf"), *cfg_path = g_build_filename(src, "config.json", NULL), *cfg, *spm_path =
+       g_build_filename(src, "tokenizer.model", NULL), *spm;
+  gsize cfg_len, spm_len;
+  g_assert_true(g_file_get_contents(cfg_path, &cfg, &cfg_len, NULL));
+  g_assert_true(g_file_get_contents(spm_path, &spm, &spm_len, NULL));
+  GString *hidden = g_string_new(cfg), *qwen = g_string_new(cfg), *gelu = g_string_new(cfg),
+          *layers = g_string_new(cfg);
+  g_string_replace(hidden, "\"hidden_size\": 64", "\"hidden_size\": 96", 1);
+  g_string_replace(qwen, "\"model_type\": \"llama\"", "\"model_type\": \"qwen2\"", 1);
+  g_string_replace(gelu, "\"hidden_act\": \"silu\"", "\"hidden_act\": \"gelu\"", 1);
+  g_string_replace(layers, "\"num_hidden_layers\": 2", "\"num_hidden_layers\": 3", 1);
+  char *bad_spm = g_memdup2(spm, spm_len);
+  bad_spm[1] = (char)0xff; /* the first piece's length */
+  const struct {
+    const char *file, *contents;
+    gssize len;
+    const char *expect;
+  } cases[] = {
+    { "tokenizer.model", NULL, 0, "no tokenizer.model" },
+    { "tokenizer.model", spm, (gssize)spm_len / 2, "tokenizer.model" },
+    { "tokenizer.model", bad_spm, (gssize)spm_len, "tokenizer.model" },
+    { "tokenizer.model", "", 0, "tokenizer.model" },
+    { "tokenizer_config.json", "{\"added_tokens_decoder\": {\"x\": {}}}", -1, "added_tokens_decoder" },
+    { "tokenizer_config.json", "[1, 2", -1, "tokenizer_config.json" },
+    { "config.json", hidden->str, -1, "hidden_size 96" },
+    { "config.json", qwen->str, -1, "'qwen2'" },
+    { "config.json", gelu->str, -1, "hidden_act 'gelu'" },
+    { "config.json", layers->str, -1, "says 3 layers, the weights hold 2" },
+  };
+  for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+    char *dir = damaged_hf(cases[i].file, cases[i].contents, cases[i].len), *err = NULL;
+    llm_model_params mp = llm_model_default_params();
+    mp.device = "cpu";
+    mp.n_ctx = 64;
+    llm_model *m = llm_model_open(dir, &mp, &err);
+    g_assert_null(m);
+    g_assert_nonnull(err);
+    g_test_message("%s", err);
+    if (!strstr(err, cases[i].expect))
+      g_error("case %zu: \"%s\" does not say \"%s\"", i, err, cases[i].expect);
+    g_assert_nonnull(strstr(err, dir)); /* names the directory */
+    free(err);
+    remove_dir(dir);
+  }
+  g_string_free(hidden, TRUE), g_string_free(qwen, TRUE), g_string_free(gelu, TRUE), g_string_free(layers, TRUE);
+  g_free(bad_spm), g_free(cfg), g_free(spm), g_free(cfg_path), g_free(spm_path), g_free(src);
 }
 
 /* An image whose embeddings are not as wide as the model's: refused, and the
@@ -571,6 +788,9 @@ main(int argc, char **argv)
   g_test_add_func("/vision/clip/mmproj/cuda", test_mmproj_cuda);
   g_test_add_func("/vision/clip/generate/hf", test_generate_hf);
   g_test_add_func("/vision/clip/generate/mmproj", test_generate_mmproj);
+  g_test_add_func("/vision/clip/hf-llm/view", test_hf_view);
+  g_test_add_func("/vision/clip/hf-llm/convert", test_convert_llm);
+  g_test_add_func("/vision/clip/hf-llm/malformed", test_hf_malformed);
   g_test_add_func("/vision/clip/wrong-width", test_wrong_width);
   g_test_add_func("/vision/clip/malformed", test_malformed);
   g_test_add_func("/vision/clip/abort", test_abort);

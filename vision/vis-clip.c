@@ -980,29 +980,17 @@ static const ex_entry ex_table[] = {
   { "mm.2.bias", "linear_2.bias", IN_PROJ, EX_VEC, 0, 2 },
 };
 
-/* One tensor as stored (any type) -> `type` row by row (F16 where the rows do
- * not divide into type's blocks), added to g under `name`. */
 static int
 export_tensor(vis_clip *c, kern_gguf_writer *g, const char *name, const kern_tensor_info *t, int type)
 {
-  int64_t n = kern_tensor_nelements(t), row = t->ne[0];
-  const kern_type_traits *tr = kern_type_get_traits(type);
-  if (row % tr->block_size != 0)
-    type = KERN_TYPE_F16;
-  float *f = malloc((size_t)n * sizeof *f);
-  size_t bytes = kern_type_row_size(type, row) * (size_t)(n / row);
-  void *out = malloc(bytes ? bytes : 1);
-  int rc = f && out ? 0 : fail(c, KERN_E_NOMEM, "out of memory");
-  if (!rc && kern_dequantize_row(t->type, t->data, f, n) != 0)
-    rc = fail(c, KERN_E_FORMAT, "tensor '%s' has a type that cannot be read as numbers", t->name);
-  for (int64_t r = 0; !rc && r < n / row; r++)
-    if (kern_quantize_row(type, f + r * row, (char *)out + (size_t)r * kern_type_row_size(type, row), row) != 0)
-      rc = fail(c, KERN_E_UNSUPPORTED, "cannot write %s as %s", t->name, tr->name);
-  if (!rc && kern_gguf_add_tensor(g, name, type, t->n_dims, t->ne, out) != 0)
-    rc = fail(c, KERN_E_INVAL, "cannot add tensor %s", name);
-  free(f);
-  free(out);
-  return rc;
+  switch (kern_gguf_add_converted(g, name, t, type)) {
+  case 0: return 0;
+  case KERN_E_FORMAT: return fail(c, KERN_E_FORMAT, "tensor '%s' has a type that cannot be read as numbers", t->name);
+  case KERN_E_NOMEM: return fail(c, KERN_E_NOMEM, "out of memory");
+  case KERN_E_UNSUPPORTED:
+    return fail(c, KERN_E_UNSUPPORTED, "cannot write %s as %s", t->name, kern_type_get_traits(type)->name);
+  default: return fail(c, KERN_E_INVAL, "cannot add tensor %s", name);
+  }
 }
 
 int

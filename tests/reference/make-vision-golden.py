@@ -5,7 +5,9 @@ golden outputs for tests/test-vision-clip.c:
 
   tests/data/vision/llava-hf/        LlavaForConditionalGeneration directory
                                      (config.json, model.safetensors,
-                                     preprocessor_config.json), float32
+                                     preprocessor_config.json), float32, with
+                                     the vocabulary as tokenizer.model +
+                                     tokenizer_config.json (<image> added)
   tests/data/vision/mmproj-f16.gguf  the tower + projector in llama.cpp's mmproj
                                      layout (clip.* keys, v.* / mm.* tensors,
                                      matrices and patch embedding in F16, the
@@ -33,7 +35,7 @@ Golden file tests/data/vision/llava-golden.bin (little-endian):
   then per variant: f32 features[n_patches][d_vision],
                     f32 embeddings[n_patches][d_text], i32 gen[n_gen]
 
-Run: python3 tests/reference/make-vision-golden.py   (torch, transformers, gguf, llama-cpp-python)
+Run: python3 tests/reference/make-vision-golden.py   (torch, transformers, gguf, llama-cpp-python, sentencepiece)
 """
 import importlib.util
 import json
@@ -182,6 +184,63 @@ def write_llm(path, case, tconfig, llama, tokens, scores, types):
     w.close()
 
 
+# LLaVA-1.5's chat template as its Hugging Face processor carries it (images
+# first, then the text; no system prompt).
+LLAVA_CHAT_TEMPLATE = (
+    "{% for message in messages %}{% if message['role'] != 'system' %}{{ message['role'].upper() + ': '}}"
+    "{% endif %}{% for content in message['content'] | selectattr('type', 'equalto', 'image') %}"
+    "{{ '<image>\\n' }}{% endfor %}{% for content in message['content'] | selectattr('type', 'equalto', 'text') %}"
+    "{{ content['text'] + ' '}}{% endfor %}{% endfor %}{% if add_generation_prompt %}{{ 'ASSISTANT:' }}{% endif %}")
+
+
+def write_hf_tokenizer(hf_dir, tokens, scores, types, image_token):
+    """The SentencePiece vocabulary as a Hugging Face LLaVA directory has it:
+    tokenizer.model (a BPE SentencePiece model with the vocabulary's pieces),
+    tokenizer_config.json with <image> as an added special token, and
+    chat_template.json. Checks that sentencepiece reads the model back and
+    tokenizes like the GGUF vocabulary (through llama.cpp)."""
+    from sentencepiece import sentencepiece_model_pb2 as spm_pb
+    import sentencepiece
+    import llama_cpp
+    mp = spm_pb.ModelProto()
+    for t, s, ty in zip(tokens, scores, types):
+        p = mp.pieces.add()
+        p.piece, p.score, p.type = t, s, ty
+    ts = mp.trainer_spec
+    ts.model_type = spm_pb.TrainerSpec.BPE
+    ts.vocab_size = len(tokens)
+    ts.unk_id, ts.bos_id, ts.eos_id, ts.pad_id = 0, 1, 2, -1
+    ts.byte_fallback = True
+    ns = mp.normalizer_spec
+    ns.name = "identity"
+    ns.add_dummy_prefix = True
+    ns.remove_extra_whitespaces = False
+    ns.escape_whitespaces = True
+    path = os.path.join(hf_dir, "tokenizer.model")
+    with open(path, "wb") as f:
+        f.write(mp.SerializeToString())
+    sp = sentencepiece.SentencePieceProcessor(model_file=path)
+    voc = llama_cpp.Llama(model_path=VOCAB, vocab_only=True, verbose=False)
+    for text in (SYSTEM + " USER: ", "\n" + QUESTION + " ASSISTANT:", "Grace Hopper, 1906-1992"):
+        a = sp.encode(text)
+        b = voc.tokenize(text.encode(), add_bos=False, special=False)
+        assert a == b, (text, a, b)
+    special = {i: t for i, t in enumerate(tokens) if types[i] in (2, 3)}
+    special[image_token] = "<image>"
+    config = {
+        "add_bos_token": True, "add_eos_token": False, "legacy": False,
+        "added_tokens_decoder": {str(i): {"content": t, "special": True, "lstrip": False, "rstrip": False,
+                                          "normalized": False, "single_word": False}
+                                 for i, t in sorted(special.items())},
+        "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", "pad_token": None,
+        "model_max_length": 512, "tokenizer_class": "LlamaTokenizer",
+    }
+    with open(os.path.join(hf_dir, "tokenizer_config.json"), "w") as f:
+        json.dump(config, f, indent=2)
+    with open(os.path.join(hf_dir, "chat_template.json"), "w") as f:
+        json.dump({"chat_template": LLAVA_CHAT_TEMPLATE}, f, indent=2)
+
+
 def write_mmproj(path, config, model):
     """llama.cpp's LLaVA mmproj layout; returns {hf param name: value as stored}."""
     vc = config.vision_config
@@ -253,6 +312,7 @@ def main():
     proc = transformers.CLIPImageProcessor(size={"shortest_edge": vc.image_size},
                                            crop_size={"height": vc.image_size, "width": vc.image_size})
     proc.save_pretrained(hf_dir)
+    write_hf_tokenizer(hf_dir, tokens, scores, types, config.image_token_index)
     write_llm(os.path.join(OUT, "llm-f32.gguf"), case, tconfig, llama, tokens, scores, types)
 
     g = torch.Generator().manual_seed(SEED + 2)
