@@ -196,6 +196,20 @@ app_cli_print_warning(const char *msg, void *user_data)
 }
 
 int
+app_cli_precision(const app_cli_command *cmd, const char *precision, const char *fallback)
+{
+  const char *p = precision ? precision : fallback;
+  if (strcmp(p, "float") == 0)
+    return 0;
+  if (strcmp(p, "int8") == 0)
+    return 1;
+  if (strcmp(p, "auto") == 0)
+    return -1;
+  app_cli_error(cmd, "unknown precision '%s' (auto, float, int8)", p);
+  return -2;
+}
+
+int
 app_cli_open_whisper(const app_cli_command *cmd, const char *model, const aud_whisper_params *wp, aud_whisper **w,
                      aud_tokenizer **tok)
 {

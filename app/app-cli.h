@@ -58,6 +58,10 @@ void app_cli_error(const app_cli_command *cmd, const char *fmt, ...) G_GNUC_PRIN
 /* The --device option's value ("auto" when NULL), or NULL after printing the
  * error when it is not auto, cpu or cuda[:N]. */
 const char *app_cli_device(const app_cli_command *cmd, const char *device);
+/* The --precision option's value (`fallback` when NULL) as
+ * aud_whisper_params.q8_weights: float 0, int8 1, auto -1 (int8 on the CPU,
+ * the stored weights on a GPU); -2 after printing the error for anything else. */
+int app_cli_precision(const app_cli_command *cmd, const char *precision, const char *fallback);
 
 /* Ctrl-C for commands that stop their work cleanly, one flag per process:
  * app_cli_on_interrupt is the handler to install (signal or sigaction);

@@ -102,7 +102,8 @@ app_cli_transcribe(int argc, char **argv)
     { "device", 0, 0, G_OPTION_ARG_STRING, &device, "auto (default), cpu or cuda", "DEV" },
     { "threads", 0, 0, G_OPTION_ARG_INT, &threads, "CPU threads (default: physical cores)", "N" },
     { "precision", 0, 0, G_OPTION_ARG_STRING, &precision,
-      "float (default: the weights as stored) or int8 (8-bit weights: faster on the CPU)", "P" },
+      "float (default: the weights as stored), int8 (8-bit weights: faster on the CPU) or auto (int8 on the "
+      "CPU, float on a GPU)", "P" },
     { "quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, "No progress line", NULL },
     { NULL },
   };
@@ -139,10 +140,9 @@ app_cli_transcribe(int argc, char **argv)
     app_cli_error(cmd, "--beam must be between 1 and 16");
     goto out;
   }
-  if (precision && strcmp(precision, "float") && strcmp(precision, "int8")) {
-    app_cli_error(cmd, "unknown precision '%s' (float, int8)", precision);
+  int q8 = app_cli_precision(cmd, precision, "float");
+  if (q8 < -1)
     goto out;
-  }
   const char *dev = app_cli_device(cmd, device);
   if (!dev)
     goto out;
@@ -156,7 +156,7 @@ app_cli_transcribe(int argc, char **argv)
   wp.backend = dev;
   wp.n_threads = threads;
   wp.n_seq = 2 * (beam > 5 ? beam : 5); /* beams double-buffered; sampling uses best_of = 5 */
-  wp.q8_weights = precision && strcmp(precision, "int8") == 0;
+  wp.q8_weights = q8;
   if (app_cli_open_whisper(cmd, model, &wp, &w, &tok) != 0)
     goto out;
 

@@ -525,6 +525,7 @@ hypothesis(aud_dictate *d, int64_t from, int64_t to, int all_windows, wordlist *
   tp.temperatures[0] = 0.0f, tp.temperatures[1] = 0.4f, tp.temperatures[2] = 0.8f;
   tp.word_timestamps = 1;
   tp.max_windows = all_windows ? 0 : 1;
+  tp.short_window_pad_s = d->p.encode_pad_s;
   /* The prompt is the text committed before the window: what the window
    * still holds would otherwise be both heard and given. */
   char *prompt = NULL;

@@ -746,7 +746,12 @@ run(aud_whisper *w, const aud_tokenizer *tok, source *src, double duration, cons
     double time_offset = (double)seek * HOP / SAMPLE_RATE;
     double segment_duration = (double)segment_size * HOP / SAMPLE_RATE;
 
-    if (aud_whisper_encode(w, mel, N_FRAMES) != 0) {
+    int n_encode = N_FRAMES;
+    if (p->short_window_pad_s > 0 && src->eof && n_content < N_FRAMES) {
+      double want = (double)n_content + (double)p->short_window_pad_s * SAMPLE_RATE / HOP;
+      n_encode = want >= N_FRAMES ? N_FRAMES : ((int)ceil(want) + 1) / 2 * 2;
+    }
+    if (aud_whisper_encode(w, mel, n_encode) != 0) {
       rc = fail(&c, KERN_E_DEVICE, "%s", aud_whisper_errmsg(w));
       break;
     }

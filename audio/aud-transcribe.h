@@ -45,6 +45,11 @@ typedef struct {
   uint64_t seed;                 /* for sampling */
   int max_windows;               /* stop after this many 30-s windows; 0: the whole input (live dictation
                                     decodes one window per step) */
+  float short_window_pad_s;      /* 0: every window is encoded as 30 s (the audio padded), as the model was
+                                    trained and the reference decodes. > 0: a last window holding less
+                                    audio is encoded at its length plus this much of the padding: a few
+                                    seconds of speech (live dictation) encode several times faster, a
+                                    little less accurately (aud_whisper_encode) */
 
   /* Called on the calling thread. */
   void (*on_segment)(const aud_segment *seg, void *user_data);    /* each segment as soon as decoded */

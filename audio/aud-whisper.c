@@ -68,6 +68,7 @@ struct aud_whisper {
   kern_tensor *ex, *eh, *eq, *ek, *ev, *ea; /* [d, T_enc] */
   kern_tensor *emlp;              /* [4d, T_enc] */
   int max_rows;                   /* decoder rows per call */
+  int64_t n_enc;                  /* encoder positions of the last window encoded (<= T) */
   kern_tensor *dx, *dh, *dq, *dk, *dv, *da, *dpos_emb; /* [d, max_rows] */
   kern_tensor *dmlp;              /* [4d, max_rows] */
   kern_tensor *ids, *pos_ids;     /* [max_rows] I32 */
@@ -678,7 +679,7 @@ load_all(aud_whisper *w)
     rc = check_layer(w, &w->enc[i], i, 0, d);
   for (int i = 0; i < hp->n_text_layer && !rc; i++)
     rc = check_layer(w, &w->dec[i], i, 1, d);
-  if (!rc && w->q8_weights)
+  if (!rc && (w->q8_weights > 0 || (w->q8_weights < 0 && kern_backend_is_host(w->be))))
     rc = requant_model(w);
   if (rc)
     return rc;
@@ -709,6 +710,7 @@ load_all(aud_whisper *w)
         !(w->self_v[s] = scratch(w, w->kv_type, dhd, dnh, hp->n_text_ctx)))
       return fail_be(w, "decoder cache");
   w->max_rows = hp->n_text_ctx > w->n_seq ? hp->n_text_ctx : w->n_seq;
+  w->n_enc = T;
   int64_t R = w->max_rows;
   if (!(w->mel_in = scratch(w, KERN_TYPE_F32, hp->n_mels, 2 * T, 1)) ||
       !(w->conv_out = scratch(w, KERN_TYPE_F32, d, 2 * T, 1)) || !(w->ex = scratch(w, KERN_TYPE_F32, d, T, 1)) ||
@@ -875,55 +877,63 @@ aud_whisper_encode(aud_whisper *w, const float *mel, int n_frames)
 {
   aud_whisper_hparams *hp = &w->hp;
   int64_t d = hp->n_audio_state, T = hp->n_audio_ctx, nh = hp->n_audio_head;
-  if (n_frames != 2 * T)
-    return fail(w, KERN_E_INVAL, "the encoder takes %lld mel frames, got %d", (long long)(2 * T), n_frames);
-  if (kern_tensor_set(w->mel_in, mel, 0, w->mel_in->nbytes) != 0)
+  if (n_frames < 2 || n_frames > 2 * T || n_frames % 2)
+    return fail(w, KERN_E_INVAL, "the encoder takes an even number of mel frames up to %lld, got %d",
+                (long long)(2 * T), n_frames);
+  int64_t Te = n_frames / 2; /* encoder positions of this window */
+  kern_tensor mel_in = rows_of(w->mel_in, 0, n_frames), conv_out = rows_of(w->conv_out, 0, n_frames);
+  kern_tensor ex = rows_of(w->ex, 0, Te), pos = rows_of(&w->enc_pos, 0, Te);
+  if (kern_tensor_set(&mel_in, mel, 0, mel_in.nbytes) != 0)
     return fail_be(w, "mel upload");
   kern_backend_t be = w->be;
-  /* conv1 (stride 1) -> [d, 2T]; conv2 (stride 2) -> [d, T] */
-  OP(kern_conv1d(be, w->conv_out, w->mel_in, &w->conv1.w, &w->conv1.b, 1, 1));
-  OP(kern_unary(be, w->conv_out, w->conv_out, KERN_UNARY_GELU));
-  OP(kern_conv1d(be, w->ex, w->conv_out, &w->conv2.w, &w->conv2.b, 2, 1));
-  OP(kern_unary(be, w->ex, w->ex, KERN_UNARY_GELU));
-  OP(kern_add(be, w->ex, w->ex, &w->enc_pos));
+  /* conv1 (stride 1) -> [d, 2Te]; conv2 (stride 2) -> [d, Te] */
+  OP(kern_conv1d(be, &conv_out, &mel_in, &w->conv1.w, &w->conv1.b, 1, 1));
+  OP(kern_unary(be, &conv_out, &conv_out, KERN_UNARY_GELU));
+  OP(kern_conv1d(be, &ex, &conv_out, &w->conv2.w, &w->conv2.b, 2, 1));
+  OP(kern_unary(be, &ex, &ex, KERN_UNARY_GELU));
+  OP(kern_add(be, &ex, &ex, &pos));
+  kern_tensor eh = rows_of(w->eh, 0, Te), emlp = rows_of(w->emlp, 0, Te);
   float scale = 1.0f / sqrtf((float)(d / nh));
   for (int i = 0; i < hp->n_audio_layer; i++) {
     layer *L = &w->enc[i];
-    OP(kern_layernorm(be, w->eh, w->ex, &L->attn_ln.w, &L->attn_ln.b, 1e-5f));
-    if (lin(w, w->eq, &L->q, w->eh, T) || lin(w, w->ek, &L->k, w->eh, T) || lin(w, w->ev, &L->v, w->eh, T))
+    OP(kern_layernorm(be, &eh, &ex, &L->attn_ln.w, &L->attn_ln.b, 1e-5f));
+    if (lin(w, w->eq, &L->q, w->eh, Te) || lin(w, w->ek, &L->k, w->eh, Te) || lin(w, w->ev, &L->v, w->eh, Te))
       return KERN_E_DEVICE;
-    kern_tensor q = heads(w->eq, T, nh), k = heads(w->ek, T, nh), v = heads(w->ev, T, nh), a = heads(w->ea, T, nh);
+    kern_tensor q = heads(w->eq, Te, nh), k = heads(w->ek, Te, nh), v = heads(w->ev, Te, nh), a = heads(w->ea, Te, nh);
     OP(kern_attention(be, &a, &q, &k, &v, scale, 0, 0));
-    if (lin(w, w->eh, &L->o, w->ea, T))
+    if (lin(w, w->eh, &L->o, w->ea, Te))
       return KERN_E_DEVICE;
-    OP(kern_add(be, w->ex, w->ex, w->eh));
-    OP(kern_layernorm(be, w->eh, w->ex, &L->mlp_ln.w, &L->mlp_ln.b, 1e-5f));
-    if (lin(w, w->emlp, &L->fc1, w->eh, T))
+    OP(kern_add(be, &ex, &ex, &eh));
+    OP(kern_layernorm(be, &eh, &ex, &L->mlp_ln.w, &L->mlp_ln.b, 1e-5f));
+    if (lin(w, w->emlp, &L->fc1, w->eh, Te))
       return KERN_E_DEVICE;
-    OP(kern_unary(be, w->emlp, w->emlp, KERN_UNARY_GELU));
-    if (lin(w, w->eh, &L->fc2, w->emlp, T))
+    OP(kern_unary(be, &emlp, &emlp, KERN_UNARY_GELU));
+    if (lin(w, w->eh, &L->fc2, w->emlp, Te))
       return KERN_E_DEVICE;
-    OP(kern_add(be, w->ex, w->ex, w->eh));
+    OP(kern_add(be, &ex, &ex, &eh));
   }
-  OP(kern_layernorm(be, w->ex, w->ex, &w->enc_ln.w, &w->enc_ln.b, 1e-5f));
+  OP(kern_layernorm(be, &ex, &ex, &w->enc_ln.w, &w->enc_ln.b, 1e-5f));
 
   /* Cross-attention keys and values, once per window. */
   int64_t dnh = hp->n_text_head;
   for (int i = 0; i < hp->n_text_layer; i++) {
     layer *L = &w->dec[i];
-    if (lin(w, w->ek, &L->ck, w->ex, T) || lin(w, w->ev, &L->cv, w->ex, T))
+    if (lin(w, w->ek, &L->ck, w->ex, Te) || lin(w, w->ev, &L->cv, w->ex, Te))
       return KERN_E_DEVICE;
-    kern_tensor k = heads(w->ek, T, dnh), v = heads(w->ev, T, dnh);
-    OP(kern_copy(be, w->cross_k[i], &k));
-    OP(kern_copy(be, w->cross_v[i], &v));
+    kern_tensor k = heads(w->ek, Te, dnh), v = heads(w->ev, Te, dnh);
+    kern_tensor kd = kern_tensor_slice(w->cross_k[i], 0, Te), vd = kern_tensor_slice(w->cross_v[i], 0, Te);
+    OP(kern_copy(be, &kd, &k));
+    OP(kern_copy(be, &vd, &v));
   }
+  w->n_enc = Te;
   return 0;
 }
 
 int
 aud_whisper_get_encoder_output(aud_whisper *w, float *out)
 {
-  if (kern_tensor_get(w->ex, out, 0, w->ex->nbytes) != 0)
+  kern_tensor ex = rows_of(w->ex, 0, w->n_enc);
+  if (kern_tensor_get(&ex, out, 0, ex.nbytes) != 0)
     return fail_be(w, "encoder output download");
   return 0;
 }
@@ -1006,7 +1016,8 @@ decode_rows(aud_whisper *w, int n, const int *seqs, const int32_t *tokens, const
     kern_tensor qq = heads(w->dq, n, nh), aq = heads(w->da, n, nh);
     if (cap && capture_cross_qk(w, li, n, cap) != 0)
       return KERN_E_DEVICE;
-    OP(kern_attention(be, &aq, &qq, w->cross_k[li], w->cross_v[li], scale, 0, 0));
+    kern_tensor ck = kern_tensor_slice(w->cross_k[li], 0, w->n_enc), cv = kern_tensor_slice(w->cross_v[li], 0, w->n_enc);
+    OP(kern_attention(be, &aq, &qq, &ck, &cv, scale, 0, 0));
     if (lin(w, &h, &L->co, w->da, n))
       return KERN_E_DEVICE;
     OP(kern_add(be, &x, &x, &h));
@@ -1112,7 +1123,7 @@ static int
 capture_cross_qk(aud_whisper *w, int li, int n, const qk_capture *cap)
 {
   const aud_whisper_hparams *hp = &w->hp;
-  int64_t d = hp->n_text_state, nh = hp->n_text_head, hd = d / nh, T = hp->n_audio_ctx;
+  int64_t d = hp->n_text_state, nh = hp->n_text_head, hd = d / nh, T = hp->n_audio_ctx, Te = w->n_enc;
   int any = 0;
   for (int k = 0; k < cap->n_heads; k++)
     any |= cap->heads[2 * k] == li;
@@ -1130,7 +1141,7 @@ capture_cross_qk(aud_whisper *w, int li, int n, const qk_capture *cap)
       kern_tensor_get(w->cross_k[li], kraw, 0, w->cross_k[li]->nbytes))
     rc = fail_be(w, "cross-attention download");
   if (!rc)
-    kern_dequantize_row(w->kv_type, kraw, kf, T * d);
+    kern_dequantize_row(w->kv_type, kraw, kf, Te * d);
   double scale = 1.0 / sqrt((double)hd);
   for (int k = 0; !rc && k < cap->n_heads; k++) {
     if (cap->heads[2 * k] != li)
@@ -1139,6 +1150,10 @@ capture_cross_qk(aud_whisper *w, int li, int n, const qk_capture *cap)
     float *o = cap->out + (size_t)k * (size_t)n * (size_t)T;
     for (int r = 0; r < n; r++)
       for (int64_t t = 0; t < T; t++) {
+        if (t >= Te) { /* past this window's encoding */
+          o[(size_t)r * (size_t)T + (size_t)t] = -INFINITY;
+          continue;
+        }
         double acc = 0;
         const float *qr = q + (size_t)r * (size_t)d + (size_t)h * (size_t)hd;
         const float *kr = kf + ((size_t)t * (size_t)nh + (size_t)h) * (size_t)hd;

@@ -23,10 +23,11 @@ typedef struct {
   const char *backend; /* "auto" (CUDA when usable, else CPU), "cpu", "cpu-ref", "cuda", "cuda:N" */
   int n_threads;       /* CPU threads, 0 = physical cores */
   int n_seq;           /* decoder sequences kept at once (beam size), >= 1 */
-  int q8_weights;      /* nonzero: the linear layers and the token embedding are requantized
+  int q8_weights;      /* 1: the linear layers and the token embedding are requantized
                           to Q8_0 at load (8-bit weights; on the CPU 8-bit activations too):
-                          about twice the encoder's speed there, at int8 precision. Default 0:
-                          the weights as stored */
+                          about twice the encoder's speed there, at int8 precision; -1: so
+                          on the CPU backends only (a GPU keeps the stored weights). Default
+                          0: the weights as stored */
 } aud_whisper_params;
 
 typedef struct {
@@ -65,10 +66,14 @@ int aud_whisper_get_n_seq(const aud_whisper *w);
 const float *aud_whisper_mel_filters(const aud_whisper *w);
 
 /* Runs the encoder on one window of log-mel frames, (n_frames, n_mels)
- * frame-major with n_frames == 2 * n_audio_ctx (3000), and computes every
- * decoder layer's cross-attention keys and values for it. */
+ * frame-major, and computes every decoder layer's cross-attention keys and
+ * values for it. n_frames is 2 * n_audio_ctx (3000: 30 s, the window the
+ * model was trained on) or, to encode less (short audio, where the padding
+ * would cost most of the time), any even number below: the decoder then
+ * attends to n_frames / 2 positions. */
 int aud_whisper_encode(aud_whisper *w, const float *mel, int n_frames);
-/* Copies the encoder output, (n_audio_ctx, n_audio_state), for tests. */
+/* Copies the encoder output, (n_frames / 2, n_audio_state) of the last
+ * encode, for tests. */
 int aud_whisper_get_encoder_output(aud_whisper *w, float *out);
 
 /* Decoder: appends n tokens to sequence `seq` (0 .. n_seq-1) at positions
@@ -85,7 +90,8 @@ int aud_whisper_decode_batch(aud_whisper *w, int n, const int *seqs, const int32
 /* Word alignment: runs the decoder over tokens (positions 0..n-1 of sequence
  * `seq`) and writes the cross-attention scores q.k/sqrt(hd) (before softmax)
  * of the given heads (n_heads pairs: layer, head) to qk, (n_heads, n,
- * n_audio_ctx), and, when logits is not NULL, all rows' logits (n, n_vocab). */
+ * n_audio_ctx) (-inf past the positions the last encode gave), and, when
+ * logits is not NULL, all rows' logits (n, n_vocab). */
 int aud_whisper_cross_qk(aud_whisper *w, int seq, const int32_t *tokens, int n, const int *heads, int n_heads,
                          float *qk, float *logits);
 /* The model's alignment heads as (layer, head) pairs into heads (room for cap

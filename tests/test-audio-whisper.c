@@ -30,7 +30,7 @@ typedef struct {
 } record;
 
 typedef struct {
-  record r[8];
+  record r[16];
   int n;
 } golden;
 
@@ -47,7 +47,7 @@ golden_load(const char *path, golden *g)
   memcpy(&version, buf + 4, 4);
   memcpy(&count, buf + 8, 4);
   g_assert_cmpuint(version, ==, 1);
-  g_assert_cmpuint(count, <=, 8);
+  g_assert_cmpuint(count, <=, G_N_ELEMENTS(g->r));
   gsize off = 12;
 #define TAKE(dst, sz)                        \
   do {                                       \
@@ -274,6 +274,28 @@ test_golden(gconstpointer data)
   g_assert_cmpint(aud_whisper_decode(w, 1, &next[1], 1, np + 2, NULL, 0, step), ==, 0);
   g_assert_cmpfloat(rel_diff(batch + V, step, V), <=, 1e-5);
 
+  /* A short window: the encoder on the first frames only, the decoder
+   * attending to those positions (transformers' modules called one by one). */
+  const record *sh_enc = golden_get(&g, "short_encoder_out"), *sh_lg = golden_get(&g, "short_logits");
+  if (!c->int8) {
+    int sf = 2 * sh_enc->dims[0];
+    g_assert_cmpint(aud_whisper_encode(w, mel->data, sf), ==, 0);
+    g_assert_cmpint(aud_whisper_get_encoder_output(w, eo), ==, 0);
+    double ds = rel_diff(eo, sh_enc->data, sh_enc->n);
+    int all_rows[64];
+    for (int i = 0; i < n; i++)
+      all_rows[i] = i;
+    g_assert_cmpint(aud_whisper_decode(w, 0, toks->data, n, 0, all_rows, n, logits), ==, 0);
+    double dsl = rel_diff(logits, sh_lg->data, (size_t)n * V);
+    g_test_message("%s %s: %d frames: encoder rel diff %.3g, logits %.3g", c->model, c->format, sf, ds, dsl);
+    g_assert_cmpfloat(ds, <=, bound);
+    g_assert_cmpfloat(dsl, <=, bound);
+    /* and the full window again */
+    g_assert_cmpint(aud_whisper_encode(w, mel->data, mel->dims[0]), ==, 0);
+    g_assert_cmpint(aud_whisper_decode(w, 0, toks->data, n, 0, all_rows, n, logits), ==, 0);
+    g_assert_cmpfloat(rel_diff(logits, lg->data, (size_t)n * V), <=, bound);
+  }
+
   if (c->convert_type)
     g_unlink(mpath);
   g_free(batch), g_free(seq), g_free(step), g_free(logits), g_free(eo), g_free(mpath);
@@ -289,8 +311,11 @@ test_bad_calls(void)
   aud_whisper *w = aud_whisper_open(mpath, NULL, &err);
   g_assert_nonnull(w);
   float mel[10] = { 0 };
-  g_assert_cmpint(aud_whisper_encode(w, mel, 10), ==, KERN_E_INVAL);
+  g_assert_cmpint(aud_whisper_encode(w, mel, 9), ==, KERN_E_INVAL); /* odd */
   g_assert_nonnull(strstr(aud_whisper_errmsg(w), "mel frames"));
+  g_assert_cmpint(aud_whisper_encode(w, mel, 0), ==, KERN_E_INVAL);
+  const aud_whisper_hparams *hp = aud_whisper_get_hparams(w);
+  g_assert_cmpint(aud_whisper_encode(w, mel, 2 * hp->n_audio_ctx + 2), ==, KERN_E_INVAL); /* longer than 30 s */
   int32_t bad = 600;
   float lg[600];
   g_assert_cmpint(aud_whisper_decode(w, 0, &bad, 1, 0, NULL, 0, lg), ==, KERN_E_INVAL);

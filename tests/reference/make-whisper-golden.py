@@ -21,7 +21,14 @@ tokens (n,); logits (n, n_vocab) for `tokens` as decoder input;
 greedy_prefix (k,); greedy (m,) = argmax continuation of greedy_prefix;
 int8_encoder_out, int8_logits: the same with the weights CTranslate2's int8
 quantization keeps (q / scale, scale = 127 / max|row| per output row or
-channel, as its "int8_float16" mode stores them), for the ct2-int8 model.
+channel, as its "int8_float16" mode stores them), for the ct2-int8 model;
+short_encoder_out (SHORT_FRAMES / 2, d), short_logits (n, n_vocab): the
+encoder run on the first SHORT_FRAMES mel frames only (the first
+SHORT_FRAMES / 2 positional embeddings; transformers' encoder refuses other
+lengths, so its modules are called one by one) and the decoder attending to
+that (aud_whisper_encode with fewer frames, for short audio).
+
+--golden-only rewrites golden.bin alone (the model files stay as they are).
 
 The weights are rounded to F16 before anything is computed, so every format
 holds exactly the values transformers used. Run with torch, transformers,
@@ -49,6 +56,7 @@ MODELS = {
 }
 VOCAB = 600
 SRC_POS = 150  # encoder positions: 300 mel frames
+SHORT_FRAMES = 106  # a short window: 53 encoder positions
 TGT_POS = 64
 
 
@@ -198,6 +206,18 @@ def int8_roundtrip(model):
     return m
 
 
+def short_encoder(model, feats):
+    """The encoder over fewer frames than it was made for, module by module."""
+    e = model.model.encoder
+    x = torch.nn.functional.gelu(e.conv1(feats))
+    x = torch.nn.functional.gelu(e.conv2(x)).permute(0, 2, 1)
+    x = x + e.embed_positions.weight[: x.shape[1]]
+    for layer in e.layers:
+        x = layer(x, attention_mask=None)
+        x = x[0] if isinstance(x, tuple) else x
+    return e.layer_norm(x)
+
+
 def record(f, name, arr):
     arr = np.ascontiguousarray(arr)
     dtype = 0 if arr.dtype == np.float32 else 1
@@ -214,16 +234,17 @@ def main():
         os.makedirs(os.path.join(out, "hf"), exist_ok=True)
         model = make_model(name, cfg)
         tokens = ["tok%d" % i for i in range(VOCAB)]
-        # Hugging Face directory, F16 (exact: the weights were rounded to F16).
-        sd = {k: v.half().contiguous() for k, v in model.state_dict().items() if k != "proj_out.weight"}
-        save_file(sd, os.path.join(out, "hf", "model.safetensors"), metadata={"format": "pt"})
-        conf = model.config.to_dict()
-        conf["architectures"] = ["WhisperForConditionalGeneration"]
-        with open(os.path.join(out, "hf", "config.json"), "w") as f:
-            json.dump(conf, f, indent=1, sort_keys=True)
-        write_ggml(os.path.join(out, "model.ggml.bin"), model, cfg, tokens)
-        write_ct2(os.path.join(out, "ct2"), model, cfg, tokens, "float16")
-        write_ct2(os.path.join(out, "ct2-int8"), model, cfg, tokens, "int8_float16")
+        if "--golden-only" not in sys.argv:
+            # Hugging Face directory, F16 (exact: the weights were rounded to F16).
+            sd = {k: v.half().contiguous() for k, v in model.state_dict().items() if k != "proj_out.weight"}
+            save_file(sd, os.path.join(out, "hf", "model.safetensors"), metadata={"format": "pt"})
+            conf = model.config.to_dict()
+            conf["architectures"] = ["WhisperForConditionalGeneration"]
+            with open(os.path.join(out, "hf", "config.json"), "w") as f:
+                json.dump(conf, f, indent=1, sort_keys=True)
+            write_ggml(os.path.join(out, "model.ggml.bin"), model, cfg, tokens)
+            write_ct2(os.path.join(out, "ct2"), model, cfg, tokens, "float16")
+            write_ct2(os.path.join(out, "ct2-int8"), model, cfg, tokens, "int8_float16")
 
         rng = np.random.default_rng(99)
         n_frames = 2 * SRC_POS
@@ -238,12 +259,17 @@ def main():
             for _ in range(12):
                 lg = model(input_features=feats, decoder_input_ids=torch.tensor([seq])).logits[0, -1]
                 seq.append(int(torch.argmax(lg)))
+            short = short_encoder(model, feats[:, :, :SHORT_FRAMES])
+            dec = model.model.decoder(input_ids=torch.from_numpy(toks[None].astype(np.int64)),
+                                      encoder_hidden_states=short).last_hidden_state
+            short_logits = model.proj_out(dec)[0].numpy()
+            short = short[0].numpy()
         m8 = int8_roundtrip(model)
         with torch.no_grad():
             enc8 = m8.model.encoder(feats).last_hidden_state[0].numpy()
             logits8 = m8(input_features=feats, decoder_input_ids=torch.from_numpy(toks[None].astype(np.int64))).logits[0].numpy()
         with open(os.path.join(out, "golden.bin"), "wb") as f:
-            f.write(b"HKWG" + struct.pack("<II", 1, 8))
+            f.write(b"HKWG" + struct.pack("<II", 1, 10))
             record(f, "mel", mel)
             record(f, "encoder_out", enc.astype(np.float32))
             record(f, "tokens", toks)
@@ -252,6 +278,8 @@ def main():
             record(f, "greedy", np.array(seq[len(prefix):], dtype=np.int32))
             record(f, "int8_encoder_out", enc8.astype(np.float32))
             record(f, "int8_logits", logits8.astype(np.float32))
+            record(f, "short_encoder_out", short.astype(np.float32))
+            record(f, "short_logits", short_logits.astype(np.float32))
         print(name, "written:", out)
 
 
