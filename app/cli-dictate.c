@@ -121,7 +121,7 @@ app_cli_dictate(int argc, char **argv)
   char *model = NULL, *input = NULL, *language = NULL, *device = NULL, *vad_opt = NULL, *precision = NULL;
   gboolean list = FALSE;
   int threads = 0;
-  double step = 0.5, pause = 0.8;
+  double step = 0.5, pause = 0.8, encode_pad = 10.0;
   const GOptionEntry entries[] = {
     { "model", 'm', 0, G_OPTION_ARG_STRING, &model, "Catalog name or model path (default whisper-base)", "MODEL" },
     { "input", 0, 0, G_OPTION_ARG_STRING, &input, "Input device: number or part of its name (default: the default "
@@ -135,6 +135,9 @@ app_cli_dictate(int argc, char **argv)
                                                           "energy detector)", "FILE" },
     { "step", 0, 0, G_OPTION_ARG_DOUBLE, &step, "Re-decode after this much new audio, seconds (0.5)", "S" },
     { "pause", 0, 0, G_OPTION_ARG_DOUBLE, &pause, "Silence that ends an utterance, seconds (0.8)", "S" },
+    { "encode-pad", 0, 0, G_OPTION_ARG_DOUBLE, &encode_pad, "Padding encoded after the audio of a window, "
+                                                            "seconds (10; 30: every window encoded as 30 s, as "
+                                                            "files are)", "S" },
     { "precision", 0, 0, G_OPTION_ARG_STRING, &precision,
       "auto (default: 8-bit weights on the CPU, where they halve the delay; as stored on a GPU), float or int8", "P" },
     { NULL },
@@ -161,6 +164,10 @@ app_cli_dictate(int argc, char **argv)
   int q8 = app_cli_precision(cmd, precision, "auto");
   if (!dev || q8 < -1)
     goto out;
+  if (!(encode_pad >= 0) || !(step > 0) || !(pause > 0)) {
+    app_cli_error(cmd, "--encode-pad must be >= 0, --step and --pause > 0");
+    goto out;
+  }
 
   exit_code = APP_EXIT_FAILURE;
   aud_whisper_params wp = aud_whisper_default_params();
@@ -176,6 +183,7 @@ app_cli_dictate(int argc, char **argv)
   p.vad_model = vad_path;
   p.step_s = step;
   p.pause_s = pause;
+  p.encode_pad_s = encode_pad >= 30 ? 0.0f : (float)encode_pad;
   p.on_partial = on_partial;
   p.on_final = on_final;
   p.on_level = on_level;
