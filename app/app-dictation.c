@@ -6,6 +6,7 @@
 
 #include "app-models.h"
 #include "app-worker.h"
+#include "aud-capture.h"
 #include "aud-decode.h"
 #include "aud-dictate.h"
 
@@ -101,6 +102,28 @@ app_dictation_find_vad_model(const char *path)
     return found;
   g_free(found);
   return NULL;
+}
+
+GPtrArray *
+app_dictation_list_inputs(GError **error)
+{
+  aud_capture_device *devs = NULL;
+  int n = 0;
+  char *err = NULL;
+  if (aud_capture_list(&devs, &n, &err)) {
+    g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "%s", err ? err : "no sound system");
+    free(err);
+    return NULL;
+  }
+  GPtrArray *names = g_ptr_array_new_with_free_func(g_free);
+  for (int i = 0; i < n; i++)
+    if (devs[i].is_default)
+      g_ptr_array_add(names, g_strdup(devs[i].name));
+  for (int i = 0; i < n; i++)
+    if (!devs[i].is_default)
+      g_ptr_array_add(names, g_strdup(devs[i].name));
+  free(devs);
+  return names;
 }
 
 /* ---- worker thread ---- */

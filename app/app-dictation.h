@@ -64,6 +64,12 @@ void hark_dictation_controller_start_file(HarkDictationController *self, const c
  * comes. Does nothing when not active. */
 void hark_dictation_controller_stop(HarkDictationController *self);
 
+/* The microphones' names, the default input first (what "input" takes;
+ * g_ptr_array_unref). An empty array when there are none; NULL with an
+ * error when the sound system cannot be asked. Any thread; PortAudio
+ * probes the devices, which can take a moment. */
+GPtrArray *app_dictation_list_inputs(GError **error);
+
 /* The Whisper model `model` (catalog name or path; NULL: whisper-base) with
  * its tokenizer, opened with wp. FALSE with an error (*w and *tok NULL). Any thread. */
 gboolean app_whisper_open(const char *model, const aud_whisper_params *wp, aud_whisper **w, aud_tokenizer **tok,

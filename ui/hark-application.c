@@ -7,6 +7,7 @@
 #include <glib/gi18n.h>
 #include <stdio.h>
 
+#include "hark-preferences.h"
 #include "hark-window.h"
 
 struct _HarkApplication {
@@ -64,6 +65,13 @@ about_action(GSimpleAction *action, GVariant *param, gpointer user_data)
 }
 
 static void
+preferences_action(GSimpleAction *action, GVariant *param, gpointer user_data)
+{
+  GtkWindow *parent = gtk_application_get_active_window(GTK_APPLICATION(user_data));
+  gtk_window_present(GTK_WINDOW(hark_preferences_window_new(parent)));
+}
+
+static void
 quit_action(GSimpleAction *action, GVariant *param, gpointer user_data)
 {
   g_application_quit(G_APPLICATION(user_data));
@@ -71,6 +79,7 @@ quit_action(GSimpleAction *action, GVariant *param, gpointer user_data)
 
 static const GActionEntry app_actions[] = {
   { "about", about_action, NULL, NULL, NULL, { 0 } },
+  { "preferences", preferences_action, NULL, NULL, NULL, { 0 } },
   { "quit", quit_action, NULL, NULL, NULL, { 0 } },
 };
 
@@ -81,6 +90,8 @@ hark_application_startup(GApplication *app)
   g_action_map_add_action_entries(G_ACTION_MAP(app), app_actions, G_N_ELEMENTS(app_actions), app);
   const char *quit[] = { "<Control>q", NULL };
   const char *close[] = { "<Control>w", NULL };
+  const char *preferences[] = { "<Control>comma", NULL };
+  gtk_application_set_accels_for_action(GTK_APPLICATION(app), "app.preferences", preferences);
   gtk_application_set_accels_for_action(GTK_APPLICATION(app), "app.quit", quit);
   gtk_application_set_accels_for_action(GTK_APPLICATION(app), "window.close", close);
 }

@@ -9,6 +9,7 @@
 
 #include "app-chat.h"
 #include "app-models.h"
+#include "app-settings.h"
 #include "hark-message-row.h"
 
 struct _HarkWindow {
@@ -924,20 +925,6 @@ hark_window_get_chat(HarkWindow *self)
 
 /* ---- construction ---- */
 
-/* The schema is only there once hark is installed (or GSETTINGS_SCHEMA_DIR points
- * at the build tree); without it the window uses the defaults. */
-static GSettings *
-lookup_settings(void)
-{
-  GSettingsSchemaSource *src = g_settings_schema_source_get_default();
-  GSettingsSchema *schema = src ? g_settings_schema_source_lookup(src, HARK_APP_ID, TRUE) : NULL;
-  if (!schema)
-    return NULL;
-  GSettings *s = g_settings_new_full(schema, NULL, NULL);
-  g_settings_schema_unref(schema);
-  return s;
-}
-
 /* The history file; when it cannot be opened the chat still works, in memory,
  * and the user is told that nothing will be kept. */
 static void
@@ -1057,7 +1044,7 @@ hark_window_init(HarkWindow *self)
   g_signal_connect(self->chat, "notice", G_CALLBACK(notice_cb), self);
   g_signal_connect(self->chat, "install-progress", G_CALLBACK(install_progress_cb), self);
 
-  self->settings = lookup_settings();
+  self->settings = app_settings_new();
   if (self->settings) {
     g_settings_bind(self->settings, "window-width", self, "default-width", G_SETTINGS_BIND_DEFAULT);
     g_settings_bind(self->settings, "window-height", self, "default-height", G_SETTINGS_BIND_DEFAULT);
