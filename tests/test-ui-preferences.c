@@ -1,18 +1,26 @@
-/* test-ui-preferences.c: the preferences window under a real display (Xvfb
- * in the test run), with models installed from tests/fake-pip's wheels into
- * a temporary data folder: the catalog's rows, Install with its progress,
- * Remove after the confirmation, a failing install, the rows bound to the
- * settings. */
+/* test-ui-preferences.c: setting Hark up, under a real display (Xvfb in the
+ * test run), with models installed from tests/fake-pip's wheels into a
+ * temporary data folder. The preferences: the catalog's rows, Install with
+ * its progress, Remove after the confirmation, a failing install, the rows
+ * bound to the settings. The welcome page: shown with no model, installs
+ * the defaults, gone once they are there. Dictation into the composer: real
+ * speech played into the microphone's session with whisper-base-ct2
+ * ($HARK_TEST_MODELS_DIR; skipped without it), partial text dimmed, final
+ * text kept; a speech model not installed leaves the window usable. */
 #include "hark-config.h"
 
 #include <string.h>
 
 #include "app-model-manager.h"
+#include "dictate-fixture.h"
+#include "hark-mic-button.h"
 #include "hark-preferences.h"
+#include "hark-welcome-page.h"
+#include "hark-window.h"
 #include "test-util.h"
 
 static gboolean have_display;
-static char *tmp_home;
+static char *tmp_home, *whisper_dir, *vad_path;
 
 #define NEED_DISPLAY()                                                                                               \
   if (!have_display) {                                                                                               \
@@ -174,6 +182,260 @@ test_settings(void)
   g_object_unref(s);
 }
 
+static gboolean
+quit_loop(gpointer loop)
+{
+  g_main_loop_quit(loop);
+  return G_SOURCE_REMOVE;
+}
+
+static HarkWindow *
+shown_window(void)
+{
+  HarkWindow *win = hark_window_new(NULL);
+  gtk_window_present(GTK_WINDOW(win));
+  GMainLoop *loop = g_main_loop_new(NULL, FALSE);
+  hark_window_when_drawn(win, quit_loop, loop);
+  g_main_loop_run(loop);
+  g_main_loop_unref(loop);
+  return win;
+}
+
+static GtkWidget *
+window_child(HarkWindow *win, const char *name)
+{
+  GtkWidget *w = GTK_WIDGET(gtk_widget_get_template_child(GTK_WIDGET(win), HARK_TYPE_WINDOW, name));
+  g_assert_nonnull(w);
+  return w;
+}
+
+typedef struct {
+  HarkWelcomePage *page;
+  double max_fraction;
+} welcome_watch;
+
+static void
+welcome_progress_after(HarkModelManager *mm, const char *name, double fraction, const char *file, welcome_watch *w)
+{
+  double f = 0;
+  g_assert_true(hark_welcome_page_get_installing(w->page, &f));
+  w->max_fraction = MAX(w->max_fraction, f);
+}
+
+static void
+test_welcome(void)
+{
+  NEED_DISPLAY();
+  GSettings *s = g_settings_new(HARK_APP_ID);
+  g_settings_set_string(s, "chat-model", "test-chat");
+  g_settings_set_string(s, "speech-model", "test-speech");
+  HarkModelManager *mm = hark_model_manager_get_default();
+  g_assert_false(hark_model_manager_is_installed(mm, "test-chat"));
+
+  /* No model: the welcome page, which offers both. */
+  HarkWindow *win = shown_window();
+  g_assert_cmpstr(hark_window_get_page(win), ==, "welcome");
+  HarkWelcomePage *page = HARK_WELCOME_PAGE(window_child(win, "welcome_page"));
+  g_assert_true(hark_welcome_page_get_needed(page));
+  GtkWidget *install = GTK_WIDGET(gtk_widget_get_template_child(GTK_WIDGET(page), HARK_TYPE_WELCOME_PAGE,
+                                                                "install_button"));
+  AdwStatusPage *status = ADW_STATUS_PAGE(gtk_widget_get_template_child(GTK_WIDGET(page), HARK_TYPE_WELCOME_PAGE,
+                                                                          "status_page"));
+  g_assert_nonnull(strstr(adw_status_page_get_description(status), "test-speech, test-chat"));
+  g_assert_true(gtk_widget_get_visible(install));
+
+  welcome_watch w = { page, 0 };
+  gulong id = g_signal_connect_after(mm, "progress", G_CALLBACK(welcome_progress_after), &w);
+  g_signal_emit_by_name(install, "clicked");
+  g_assert_true(hark_welcome_page_get_installing(page, NULL));
+  g_assert_false(gtk_widget_get_visible(install));
+  gint64 until = g_get_monotonic_time() + 60 * G_USEC_PER_SEC;
+  while (hark_welcome_page_get_installing(page, NULL)) {
+    g_assert_cmpint(g_get_monotonic_time(), <, until);
+    g_main_context_iteration(NULL, TRUE);
+  }
+  g_signal_handler_disconnect(mm, id);
+  g_assert_cmpfloat(w.max_fraction, ==, 1.0);
+  /* Both are there: the chat shows. */
+  g_assert_true(hark_model_manager_is_installed(mm, "test-chat"));
+  g_assert_true(hark_model_manager_is_installed(mm, "test-speech"));
+  g_assert_cmpstr(hark_window_get_page(win), ==, "chat");
+
+  /* One model is enough to chat or dictate; with none the page is back. */
+  g_assert_true(hark_model_manager_remove(mm, "test-speech", NULL));
+  g_assert_cmpstr(hark_window_get_page(win), ==, "chat");
+  g_assert_true(hark_model_manager_remove(mm, "test-chat", NULL));
+  g_assert_cmpstr(hark_window_get_page(win), ==, "welcome");
+  /* A chat model given as a file that is there counts too. */
+  g_settings_set_string(s, "chat-model", g_getenv("HARK_CATALOG"));
+  g_assert_cmpstr(hark_window_get_page(win), ==, "chat");
+  gtk_window_destroy(GTK_WINDOW(win));
+  g_settings_reset(s, "chat-model");
+  g_settings_reset(s, "speech-model");
+  g_object_unref(s);
+}
+
+typedef struct {
+  HarkMicButton *mic;
+  GtkTextBuffer *buf;
+  GString *finals;
+  int n_partials_shown; /* partials with text that the view showed dimmed */
+  gboolean level_visible, toggle_active;
+  int ended;
+  GError *error;
+} dictation_watch;
+
+static char *
+buffer_text(GtkTextBuffer *buf)
+{
+  GtkTextIter a, b;
+  gtk_text_buffer_get_bounds(buf, &a, &b);
+  return gtk_text_buffer_get_text(buf, &a, &b, FALSE);
+}
+
+/* These run after the button's handlers: the view shows the text already. */
+static void
+partial_after(HarkDictationController *d, const char *text, dictation_watch *w)
+{
+  char *shown = hark_mic_button_get_partial(w->mic);
+  if (text[0]) {
+    /* The partial follows the final text, dimmed, with the space it needs. */
+    char *want = g_strstrip(g_strdup(text));
+    g_assert_nonnull(strstr(shown, want));
+    char *all = buffer_text(w->buf);
+    const char *pos = g_strrstr(all, shown);
+    g_assert_nonnull(pos);
+    GtkTextIter at;
+    gtk_text_buffer_get_iter_at_offset(w->buf, &at, (int)g_utf8_pointer_to_offset(all, pos));
+    GtkTextTag *tag = gtk_text_tag_table_lookup(gtk_text_buffer_get_tag_table(w->buf), "dictation-partial");
+    g_assert_true(gtk_text_iter_has_tag(&at, tag));
+    w->n_partials_shown++;
+    g_free(all), g_free(want);
+  } else {
+    g_assert_cmpstr(shown, ==, "");
+  }
+  g_free(shown);
+}
+
+static void
+final_after(HarkDictationController *d, const char *text, dictation_watch *w)
+{
+  g_string_append(w->finals, text);
+  char *all = buffer_text(w->buf), *want = g_strstrip(g_strdup(text));
+  g_assert_nonnull(strstr(all, want));
+  g_free(all), g_free(want);
+}
+
+static void
+level_after(HarkDictationController *d, double dbfs, dictation_watch *w)
+{
+  w->level_visible = w->level_visible ||
+                     gtk_widget_get_visible(GTK_WIDGET(gtk_widget_get_template_child(
+                       GTK_WIDGET(w->mic), HARK_TYPE_MIC_BUTTON, "level_bar")));
+  w->toggle_active = w->toggle_active ||
+                     gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(gtk_widget_get_template_child(
+                       GTK_WIDGET(w->mic), HARK_TYPE_MIC_BUTTON, "toggle")));
+}
+
+static void
+ended_after(HarkDictationController *d, const GError *error, dictation_watch *w)
+{
+  w->ended++;
+  g_clear_error(&w->error);
+  w->error = error ? g_error_copy(error) : NULL;
+}
+
+static void
+wait_ended(dictation_watch *w, int n)
+{
+  gint64 until = g_get_monotonic_time() + 100 * G_USEC_PER_SEC;
+  while (w->ended < n) {
+    g_assert_cmpint(g_get_monotonic_time(), <, until);
+    g_main_context_iteration(NULL, TRUE);
+  }
+}
+
+static void
+test_dictation(void)
+{
+  NEED_DISPLAY();
+  GSettings *s = g_settings_new(HARK_APP_ID);
+  g_settings_set_string(s, "speech-model", "test-speech"); /* a catalog model not installed */
+  g_settings_set_string(s, "chat-model", g_getenv("HARK_CATALOG")); /* a file: no welcome page */
+  g_settings_set_string(s, "device", "cpu");
+  g_settings_set_string(s, "language", "en");
+  g_settings_set_string(s, "dictation-vad-model", vad_path ? vad_path : "");
+  HarkWindow *win = shown_window();
+  g_assert_cmpstr(hark_window_get_page(win), ==, "chat");
+  HarkMicButton *mic = HARK_MIC_BUTTON(window_child(win, "mic_button"));
+  GtkTextBuffer *buf = gtk_text_view_get_buffer(GTK_TEXT_VIEW(window_child(win, "composer_view")));
+  HarkDictationController *d = hark_mic_button_get_controller(mic);
+  dictation_watch w = { mic, buf, g_string_new(""), 0, FALSE, FALSE, 0, NULL };
+  g_signal_connect_after(d, "partial", G_CALLBACK(partial_after), &w);
+  g_signal_connect_after(d, "final", G_CALLBACK(final_after), &w);
+  g_signal_connect_after(d, "level", G_CALLBACK(level_after), &w);
+  g_signal_connect_after(d, "ended", G_CALLBACK(ended_after), &w);
+
+  /* The model is not installed: an error, the composer as it was, usable. */
+  gtk_text_buffer_set_text(buf, "Note:", -1);
+  hark_window_start_dictation(win);
+  GtkToggleButton *toggle = GTK_TOGGLE_BUTTON(gtk_widget_get_template_child(GTK_WIDGET(mic), HARK_TYPE_MIC_BUTTON,
+                                                                          "toggle"));
+  g_assert_true(gtk_toggle_button_get_active(toggle));
+  wait_ended(&w, 1);
+  g_assert_error(w.error, APP_MODELS_ERROR, APP_MODELS_ERROR_NOT_INSTALLED);
+  g_assert_false(gtk_toggle_button_get_active(toggle));
+  char *text = buffer_text(buf);
+  g_assert_cmpstr(text, ==, "Note:");
+  g_free(text);
+  g_assert_true(gtk_widget_is_sensitive(window_child(win, "composer_view")));
+
+  if (!whisper_dir) {
+    g_test_message("no $HARK_TEST_MODELS_DIR/whisper-base-ct2: real speech not dictated");
+  } else {
+    fixture f;
+    static const char *const prompts[] = { "tt-weasels", "vm-nobodyavail" };
+    const char *why = NULL;
+    if (fixture_build(&f, prompts, G_N_ELEMENTS(prompts), 16000, 1.0, 1.5, &why)) {
+      g_test_message("no speech: %s", why);
+    } else {
+      char *wav = g_build_filename(tmp_home, "speech.wav", NULL);
+      g_assert_cmpint(fixture_write_wav(&f, wav), ==, 0);
+      g_settings_set_string(s, "speech-model", whisper_dir);
+      /* The cursor at the end of "Note:": the words go there, after a space. */
+      GtkTextIter end;
+      gtk_text_buffer_get_end_iter(buf, &end);
+      gtk_text_buffer_place_cursor(buf, &end);
+      hark_mic_button_start_file(mic, wav);
+      wait_ended(&w, 2);
+      g_assert_no_error(w.error);
+      text = buffer_text(buf);
+      g_test_message("composer: %s (%d partials shown)", text, w.n_partials_shown);
+      g_assert_true(g_str_has_prefix(text, "Note: "));
+      double wer = fixture_wer(f.reference, text + strlen("Note: "));
+      g_assert_cmpfloat(wer, <=, 25.0);
+      g_assert_cmpint(w.n_partials_shown, >, 0);
+      g_assert_true(w.level_visible && w.toggle_active);
+      char *partial = hark_mic_button_get_partial(mic);
+      g_assert_cmpstr(partial, ==, "");
+      g_assert_false(gtk_widget_get_visible(GTK_WIDGET(gtk_widget_get_template_child(
+        GTK_WIDGET(mic), HARK_TYPE_MIC_BUTTON, "level_bar"))));
+      /* What was dictated can be sent. */
+      g_assert_true(gtk_widget_get_sensitive(window_child(win, "send_button")));
+      g_free(partial), g_free(text);
+      g_free(wav);
+      fixture_clear(&f);
+    }
+  }
+  g_string_free(w.finals, TRUE);
+  g_clear_error(&w.error);
+  gtk_window_destroy(GTK_WINDOW(win));
+  const char *keys[] = { "speech-model", "chat-model", "device", "language", "dictation-vad-model" };
+  for (guint i = 0; i < G_N_ELEMENTS(keys); i++)
+    g_settings_reset(s, keys[i]);
+  g_object_unref(s);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -184,12 +446,24 @@ main(int argc, char **argv)
   g_unsetenv("HARK_VISION_MODEL");
   g_test_init(&argc, &argv, NULL);
   test_use_fake_pip("catalog-defaults.json");
+  const char *dir = g_getenv("HARK_TEST_MODELS_DIR");
+  whisper_dir = dir ? g_build_filename(dir, "whisper-base-ct2", NULL) : NULL;
+  if (whisper_dir && !g_file_test(whisper_dir, G_FILE_TEST_IS_DIR))
+    g_clear_pointer(&whisper_dir, g_free);
+  const char *root = g_getenv("HARK_SOURCE_ROOT");
+  vad_path = g_build_filename(root ? root : ".", "..", "shared", "data", "ggml-format",
+                              "for-tests-silero-v6.2.0-ggml.bin", NULL);
+  if (!g_file_test(vad_path, G_FILE_TEST_EXISTS))
+    g_clear_pointer(&vad_path, g_free);
   have_display = gtk_init_check();
   if (have_display)
     adw_init();
   g_test_add_func("/ui/preferences/models", test_models);
   g_test_add_func("/ui/preferences/settings", test_settings);
+  g_test_add_func("/ui/welcome", test_welcome);
+  g_test_add_func("/ui/dictation", test_dictation);
   int rc = g_test_run();
   test_remove_tree(tmp_home);
+  g_free(whisper_dir), g_free(vad_path);
   return rc;
 }
