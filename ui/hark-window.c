@@ -1090,6 +1090,8 @@ hark_window_init(HarkWindow *self)
     g_settings_bind(self->settings, "chat-system-prompt", self->chat, "system-prompt", G_SETTINGS_BIND_GET);
     g_settings_bind(self->settings, "chat-temperature", self->chat, "temperature", G_SETTINGS_BIND_GET);
     g_settings_bind(self->settings, "chat-max-tokens", self->chat, "n-predict", G_SETTINGS_BIND_GET);
+    g_settings_bind(self->settings, "device", self->chat, "device", G_SETTINGS_BIND_GET);
+    g_settings_bind(self->settings, "gpu-layers", self->chat, "gpu-layers", G_SETTINGS_BIND_GET);
   }
   /* Tests and people trying a model point the window at it without settings. */
   if (g_getenv("HARK_CHAT_MODEL"))
