@@ -245,15 +245,8 @@ main(int argc, char **argv)
   tmp_home = g_dir_make_tmp("hark-dictation-XXXXXX", NULL);
   g_setenv("XDG_DATA_HOME", tmp_home, TRUE);
   g_test_init(&argc, &argv, NULL);
-  const char *dir = g_getenv("HARK_TEST_MODELS_DIR");
-  model_dir = dir ? g_build_filename(dir, "whisper-base-ct2", NULL) : NULL;
-  if (model_dir && !g_file_test(model_dir, G_FILE_TEST_IS_DIR))
-    g_clear_pointer(&model_dir, g_free);
-  const char *root = g_getenv("HARK_SOURCE_ROOT");
-  vad_path = g_build_filename(root ? root : ".", "..", "shared", "data", "ggml-format",
-                              "for-tests-silero-v6.2.0-ggml.bin", NULL);
-  if (!g_file_test(vad_path, G_FILE_TEST_EXISTS))
-    g_clear_pointer(&vad_path, g_free);
+  model_dir = fixture_whisper_dir();
+  vad_path = fixture_vad_path();
 
   g_test_add_func("/app/dictation/vad-lookup", test_vad_lookup);
   g_test_add_func("/app/dictation/errors", test_errors);

@@ -17,6 +17,7 @@
 #include "hark-preferences.h"
 #include "hark-welcome-page.h"
 #include "hark-window.h"
+#include "test-ui-util.h"
 #include "test-util.h"
 
 static gboolean have_display;
@@ -182,31 +183,13 @@ test_settings(void)
   g_object_unref(s);
 }
 
-static gboolean
-quit_loop(gpointer loop)
-{
-  g_main_loop_quit(loop);
-  return G_SOURCE_REMOVE;
-}
-
 static HarkWindow *
 shown_window(void)
 {
   HarkWindow *win = hark_window_new(NULL);
   gtk_window_present(GTK_WINDOW(win));
-  GMainLoop *loop = g_main_loop_new(NULL, FALSE);
-  hark_window_when_drawn(win, quit_loop, loop);
-  g_main_loop_run(loop);
-  g_main_loop_unref(loop);
+  test_ui_wait_drawn(win);
   return win;
-}
-
-static GtkWidget *
-window_child(HarkWindow *win, const char *name)
-{
-  GtkWidget *w = GTK_WIDGET(gtk_widget_get_template_child(GTK_WIDGET(win), HARK_TYPE_WINDOW, name));
-  g_assert_nonnull(w);
-  return w;
 }
 
 typedef struct {
@@ -235,7 +218,7 @@ test_welcome(void)
   /* No model: the welcome page, which offers both. */
   HarkWindow *win = shown_window();
   g_assert_cmpstr(hark_window_get_page(win), ==, "welcome");
-  HarkWelcomePage *page = HARK_WELCOME_PAGE(window_child(win, "welcome_page"));
+  HarkWelcomePage *page = HARK_WELCOME_PAGE(test_ui_window_child(win, "welcome_page"));
   g_assert_true(hark_welcome_page_get_needed(page));
   GtkWidget *install = GTK_WIDGET(gtk_widget_get_template_child(GTK_WIDGET(page), HARK_TYPE_WELCOME_PAGE,
                                                                 "install_button"));
@@ -367,8 +350,8 @@ test_dictation(void)
   g_settings_set_string(s, "dictation-vad-model", vad_path ? vad_path : "");
   HarkWindow *win = shown_window();
   g_assert_cmpstr(hark_window_get_page(win), ==, "chat");
-  HarkMicButton *mic = HARK_MIC_BUTTON(window_child(win, "mic_button"));
-  GtkTextBuffer *buf = gtk_text_view_get_buffer(GTK_TEXT_VIEW(window_child(win, "composer_view")));
+  HarkMicButton *mic = HARK_MIC_BUTTON(test_ui_window_child(win, "mic_button"));
+  GtkTextBuffer *buf = gtk_text_view_get_buffer(GTK_TEXT_VIEW(test_ui_window_child(win, "composer_view")));
   HarkDictationController *d = hark_mic_button_get_controller(mic);
   dictation_watch w = { mic, buf, g_string_new(""), 0, FALSE, FALSE, 0, NULL };
   g_signal_connect_after(d, "partial", G_CALLBACK(partial_after), &w);
@@ -388,7 +371,7 @@ test_dictation(void)
   char *text = buffer_text(buf);
   g_assert_cmpstr(text, ==, "Note:");
   g_free(text);
-  g_assert_true(gtk_widget_is_sensitive(window_child(win, "composer_view")));
+  g_assert_true(gtk_widget_is_sensitive(test_ui_window_child(win, "composer_view")));
 
   if (!whisper_dir) {
     g_test_message("no $HARK_TEST_MODELS_DIR/whisper-base-ct2: real speech not dictated");
@@ -421,7 +404,7 @@ test_dictation(void)
       g_assert_false(gtk_widget_get_visible(GTK_WIDGET(gtk_widget_get_template_child(
         GTK_WIDGET(mic), HARK_TYPE_MIC_BUTTON, "level_bar"))));
       /* What was dictated can be sent. */
-      g_assert_true(gtk_widget_get_sensitive(window_child(win, "send_button")));
+      g_assert_true(gtk_widget_get_sensitive(test_ui_window_child(win, "send_button")));
       g_free(partial), g_free(text);
       g_free(wav);
       fixture_clear(&f);
@@ -446,15 +429,8 @@ main(int argc, char **argv)
   g_unsetenv("HARK_VISION_MODEL");
   g_test_init(&argc, &argv, NULL);
   test_use_fake_pip("catalog-defaults.json");
-  const char *dir = g_getenv("HARK_TEST_MODELS_DIR");
-  whisper_dir = dir ? g_build_filename(dir, "whisper-base-ct2", NULL) : NULL;
-  if (whisper_dir && !g_file_test(whisper_dir, G_FILE_TEST_IS_DIR))
-    g_clear_pointer(&whisper_dir, g_free);
-  const char *root = g_getenv("HARK_SOURCE_ROOT");
-  vad_path = g_build_filename(root ? root : ".", "..", "shared", "data", "ggml-format",
-                              "for-tests-silero-v6.2.0-ggml.bin", NULL);
-  if (!g_file_test(vad_path, G_FILE_TEST_EXISTS))
-    g_clear_pointer(&vad_path, g_free);
+  whisper_dir = fixture_whisper_dir();
+  vad_path = fixture_vad_path();
   have_display = gtk_init_check();
   if (have_display)
     adw_init();

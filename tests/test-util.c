@@ -32,7 +32,10 @@ test_use_fake_pip(const char *catalog)
   g_setenv("HARK_PIP", pip_cmd, TRUE);
   char *wheels = g_test_build_filename(G_TEST_DIST, "data", "models", NULL);
   g_setenv("HARK_FAKE_WHEELS", wheels, TRUE);
-  char *cat = g_build_filename(wheels, catalog, NULL);
-  g_setenv("HARK_CATALOG", cat, TRUE);
-  g_free(cat), g_free(wheels), g_free(pip_cmd), g_free(quoted), g_free(pip);
+  if (catalog) {
+    char *cat = g_build_filename(wheels, catalog, NULL);
+    g_setenv("HARK_CATALOG", cat, TRUE);
+    g_free(cat);
+  }
+  g_free(wheels), g_free(pip_cmd), g_free(quoted), g_free(pip);
 }
