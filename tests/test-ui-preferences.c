@@ -338,6 +338,29 @@ wait_ended(dictation_watch *w, int n)
   }
 }
 
+/* Sends F9 to the window's hold-to-talk key controller, as a key held down
+ * (press, auto-repeat press) or let go. */
+static void
+send_f9(HarkWindow *win, gboolean press)
+{
+  GListModel *ctls = gtk_widget_observe_controllers(GTK_WIDGET(win));
+  int n = 0;
+  for (guint i = 0; i < g_list_model_get_n_items(ctls); i++) {
+    GtkEventController *c = g_list_model_get_item(ctls, i);
+    if (GTK_IS_EVENT_CONTROLLER_KEY(c) && !g_strcmp0(gtk_event_controller_get_name(c), "hark-hold-to-talk")) {
+      gboolean handled = FALSE;
+      if (press)
+        g_signal_emit_by_name(c, "key-pressed", GDK_KEY_F9, 0, 0, &handled);
+      else
+        g_signal_emit_by_name(c, "key-released", GDK_KEY_F9, 0, 0);
+      n++;
+    }
+    g_object_unref(c);
+  }
+  g_object_unref(ctls);
+  g_assert_cmpint(n, ==, 1);
+}
+
 static void
 test_dictation(void)
 {
@@ -373,6 +396,18 @@ test_dictation(void)
   g_free(text);
   g_assert_true(gtk_widget_is_sensitive(test_ui_window_child(win, "composer_view")));
 
+  /* Hold-to-talk: F9 down starts (its auto-repeat starts nothing more), up stops. */
+  send_f9(win, TRUE);
+  g_assert_true(hark_dictation_controller_get_active(d));
+  send_f9(win, TRUE);
+  send_f9(win, FALSE);
+  wait_ended(&w, 2);
+  g_assert_error(w.error, APP_MODELS_ERROR, APP_MODELS_ERROR_NOT_INSTALLED);
+  g_assert_false(hark_dictation_controller_get_active(d));
+  while (g_main_context_pending(NULL))
+    g_main_context_iteration(NULL, FALSE);
+  g_assert_cmpint(w.ended, ==, 2); /* one session, one end */
+
   if (!whisper_dir) {
     g_test_message("no $HARK_TEST_MODELS_DIR/whisper-base-ct2: real speech not dictated");
   } else {
@@ -390,7 +425,7 @@ test_dictation(void)
       gtk_text_buffer_get_end_iter(buf, &end);
       gtk_text_buffer_place_cursor(buf, &end);
       hark_mic_button_start_file(mic, wav);
-      wait_ended(&w, 2);
+      wait_ended(&w, 3);
       g_assert_no_error(w.error);
       text = buffer_text(buf);
       g_test_message("composer: %s (%d partials shown)", text, w.n_partials_shown);

@@ -251,7 +251,8 @@ void
 hark_mic_button_stop(HarkMicButton *self)
 {
   g_return_if_fail(HARK_IS_MIC_BUTTON(self));
-  hark_dictation_controller_stop(self->dictation);
+  if (self->dictation) /* NULL once disposed */
+    hark_dictation_controller_stop(self->dictation);
 }
 
 HarkDictationController *
@@ -313,7 +314,8 @@ hark_mic_button_set_text_view(HarkMicButton *self, GtkTextView *view)
 static gboolean
 key_pressed_cb(GtkEventControllerKey *keys, guint keyval, guint keycode, GdkModifierType state, HarkMicButton *self)
 {
-  if (keyval != GDK_KEY_F9)
+  /* Not while the window shows another page (the welcome page). */
+  if (keyval != GDK_KEY_F9 || !gtk_widget_get_mapped(GTK_WIDGET(self)))
     return FALSE;
   if (!self->key_held) { /* not the key's auto-repeat */
     self->key_held = TRUE;
@@ -335,6 +337,8 @@ static gboolean
 toggle_shortcut_cb(GtkWidget *widget, GVariant *args, gpointer data)
 {
   HarkMicButton *self = data;
+  if (!gtk_widget_get_mapped(GTK_WIDGET(self)))
+    return FALSE;
   if (hark_dictation_controller_get_active(self->dictation))
     hark_mic_button_stop(self);
   else
@@ -347,6 +351,7 @@ hark_mic_button_add_shortcuts(HarkMicButton *self, GtkWidget *window)
 {
   g_return_if_fail(HARK_IS_MIC_BUTTON(self));
   GtkEventController *keys = gtk_event_controller_key_new();
+  gtk_event_controller_set_name(keys, "hark-hold-to-talk");
   gtk_event_controller_set_propagation_phase(keys, GTK_PHASE_CAPTURE);
   g_signal_connect_object(keys, "key-pressed", G_CALLBACK(key_pressed_cb), self, 0);
   g_signal_connect_object(keys, "key-released", G_CALLBACK(key_released_cb), self, 0);

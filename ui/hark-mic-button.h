@@ -27,8 +27,9 @@ void hark_mic_button_stop(HarkMicButton *self);
 void hark_mic_button_start_file(HarkMicButton *self, const char *path);
 HarkDictationController *hark_mic_button_get_controller(HarkMicButton *self);
 
-/* Hold-to-talk on `window`: F9 pressed starts dictation, released stops it;
- * Ctrl+Shift+D toggles it. */
+/* Hold-to-talk on `window`: F9 pressed starts dictation, released stops it
+ * (a capture-phase key controller named "hark-hold-to-talk"); Ctrl+Shift+D
+ * toggles it. Both only while the button is on screen. */
 void hark_mic_button_add_shortcuts(HarkMicButton *self, GtkWidget *window);
 
 /* The dimmed partial text now in the view ("" when none); g_free. */
