@@ -22,6 +22,8 @@ typedef struct {
 typedef struct {
   job_slot slot;
   char *gguf; /* the loaded model's file */
+  char *device; /* and where it was loaded */
+  int gpu_layers;
   llm_model *model;
   llm_session *session;
   char *system; /* the session's configuration, to see when it must be made again */
@@ -35,7 +37,7 @@ typedef struct {
 typedef struct {
   job_slot slot;
   app_vision *v;
-  char *model, *system; /* its configuration, to see when it must be opened again */
+  char *model, *system, *device; /* its configuration, to see when it must be opened again */
   double temperature;
   int n_predict;
   gint64 conversation; /* 0: none */
@@ -50,6 +52,8 @@ typedef struct chat_job {
   gint64 conversation_id;
   gint64 replace_id; /* the reply this one replaces, 0: a new one */
   char *model, *system;
+  char *device; /* "auto", "cpu", "cuda" */
+  int gpu_layers;
   double temperature;
   int n_predict;
   GPtrArray *roles, *texts; /* the conversation before the user message */
@@ -83,7 +87,8 @@ struct _HarkChatController {
   app_history *history;
   app_worker *worker;
   chat_state *state; /* the worker's; touched here only to create it */
-  char *model, *system;
+  char *model, *system, *device;
+  int gpu_layers;
   double temperature;
   int n_predict;
   GCancellable *running; /* the current reply's, or NULL */
@@ -104,6 +109,8 @@ enum {
   PROP_TEMPERATURE,
   PROP_N_PREDICT,
   PROP_BUSY,
+  PROP_DEVICE,
+  PROP_GPU_LAYERS,
   N_PROPS
 };
 static GParamSpec *props[N_PROPS];
@@ -121,6 +128,7 @@ state_unload(chat_state *st)
   llm_model_free(st->model);
   st->model = NULL;
   g_clear_pointer(&st->gguf, g_free);
+  g_clear_pointer(&st->device, g_free);
   g_clear_pointer(&st->system, g_free);
 }
 
@@ -249,13 +257,16 @@ ensure_model(chat_state *st, chat_job *job)
   g_free(dir);
   if (!gguf)
     return FALSE;
-  if (st->model && !g_strcmp0(st->gguf, gguf)) {
+  if (st->model && !g_strcmp0(st->gguf, gguf) && !g_strcmp0(st->device, job->device) &&
+      st->gpu_layers == job->gpu_layers) {
     g_free(gguf);
     return TRUE;
   }
   state_unload(st); /* one chat model in memory at a time */
   llm_model_params mp = llm_model_default_params();
   mp.n_ctx = chat_context(gguf);
+  mp.device = job->device;
+  mp.gpu_layers = job->gpu_layers;
   mp.on_warning = on_warning;
   mp.should_abort = should_abort;
   mp.user_data = st;
@@ -273,6 +284,8 @@ ensure_model(chat_state *st, chat_job *job)
                                 llm_model_backend_name(st->model));
   g_free(base);
   st->gguf = gguf;
+  st->device = g_strdup(job->device);
+  st->gpu_layers = job->gpu_layers;
   return TRUE;
 }
 
@@ -351,6 +364,7 @@ vision_state_free(gpointer data)
   app_vision_free(vs->v);
   g_free(vs->model);
   g_free(vs->system);
+  g_free(vs->device);
   g_free(vs);
 }
 
@@ -360,12 +374,14 @@ static gboolean
 ensure_vision(vision_state *vs, chat_job *job)
 {
   if (vs->v && !g_strcmp0(vs->model, job->model) && !g_strcmp0(vs->system, job->system) &&
+      !g_strcmp0(vs->device, job->device) &&
       vs->temperature == job->temperature && vs->n_predict == job->n_predict)
     return TRUE;
   g_clear_pointer(&vs->v, app_vision_free);
   vs->conversation = 0;
   app_vision_params vp = app_vision_default_params();
   vp.model = job->model;
+  vp.device = job->device;
   vp.system = job->system;
   vp.n_predict = job->n_predict;
   vp.sampling.temperature = (float)job->temperature;
@@ -380,6 +396,8 @@ ensure_vision(vision_state *vs, chat_job *job)
   vs->model = g_strdup(job->model);
   g_free(vs->system);
   vs->system = g_strdup(job->system);
+  g_free(vs->device);
+  vs->device = g_strdup(job->device);
   vs->temperature = job->temperature;
   vs->n_predict = job->n_predict;
   job->loaded = g_strdup(app_vision_describe(vs->v));
@@ -433,7 +451,7 @@ chat_job_free(gpointer data)
   g_object_unref(job->self);
   g_object_unref(job->task);
   g_object_unref(job->cancellable);
-  g_free(job->model), g_free(job->system), g_free(job->user_text), g_free(job->reply), g_free(job->loaded);
+  g_free(job->model), g_free(job->system), g_free(job->device), g_free(job->user_text), g_free(job->reply), g_free(job->loaded);
   g_ptr_array_unref(job->roles);
   g_ptr_array_unref(job->texts);
   g_ptr_array_unref(job->notices);
@@ -545,6 +563,8 @@ start_job(HarkChatController *self, GTask *task, GCancellable *cancellable, gint
   job->streamed = g_string_new(NULL);
   job->model = g_strdup(vision ? hark_chat_controller_get_vision_model(self) : hark_chat_controller_get_model(self));
   job->system = self->system && self->system[0] ? g_strdup(self->system) : NULL;
+  job->device = g_strdup(self->device && self->device[0] ? self->device : "auto");
+  job->gpu_layers = self->gpu_layers;
   job->temperature = self->temperature;
   job->n_predict = self->n_predict;
   job->roles = g_ptr_array_new_with_free_func(g_free);
@@ -899,6 +919,7 @@ hark_chat_controller_finalize(GObject *object)
   g_free(self->vision_model);
   g_free(self->missing_model);
   g_free(self->system);
+  g_free(self->device);
   G_OBJECT_CLASS(hark_chat_controller_parent_class)->finalize(object);
 }
 
@@ -913,6 +934,8 @@ hark_chat_controller_get_property(GObject *object, guint id, GValue *value, GPar
   case PROP_TEMPERATURE: g_value_set_double(value, self->temperature); break;
   case PROP_N_PREDICT: g_value_set_int(value, self->n_predict); break;
   case PROP_BUSY: g_value_set_boolean(value, self->running != NULL); break;
+  case PROP_DEVICE: g_value_set_string(value, self->device); break;
+  case PROP_GPU_LAYERS: g_value_set_int(value, self->gpu_layers); break;
   default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec);
   }
 }
@@ -930,6 +953,11 @@ hark_chat_controller_set_property(GObject *object, guint id, const GValue *value
     break;
   case PROP_TEMPERATURE: self->temperature = g_value_get_double(value); break;
   case PROP_N_PREDICT: self->n_predict = g_value_get_int(value); break;
+  case PROP_DEVICE:
+    g_free(self->device);
+    self->device = g_value_dup_string(value);
+    break;
+  case PROP_GPU_LAYERS: self->gpu_layers = g_value_get_int(value); break;
   default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec);
   }
 }
@@ -952,6 +980,10 @@ hark_chat_controller_class_init(HarkChatControllerClass *klass)
   props[PROP_N_PREDICT] = g_param_spec_int("n-predict", NULL, NULL, 0, G_MAXINT, 0,
                                            G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
   props[PROP_BUSY] = g_param_spec_boolean("busy", NULL, NULL, FALSE, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+  props[PROP_DEVICE] = g_param_spec_string("device", NULL, NULL, "auto",
+                                           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | G_PARAM_CONSTRUCT);
+  props[PROP_GPU_LAYERS] = g_param_spec_int("gpu-layers", NULL, NULL, -1, G_MAXINT, -1,
+                                            G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | G_PARAM_CONSTRUCT);
   g_object_class_install_properties(oc, N_PROPS, props);
 
   signals[SIG_REPLY_TEXT] = g_signal_new("reply-text", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,

@@ -49,6 +49,9 @@ app_history *hark_chat_controller_get_history(HarkChatController *self);
  *   "system-prompt"  NULL or "": the model's own
  *   "temperature"    0: greedy (the same reply every time)
  *   "n-predict"      most tokens per reply; 0: until the turn ends
+ *   "device"         where models are loaded: auto, cpu or cuda (a change
+ *                    loads the model again)
+ *   "gpu-layers"     the chat model's layers on the GPU: -1 all, 0 none
  *   "busy"           (read-only) a reply is being generated
  * Signals:
  *   "reply-text" (gint64 conversation_id, const char *piece): the reply as it comes

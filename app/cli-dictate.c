@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "app-cli.h"
+#include "app-dictation.h"
 #include "app-models.h"
 #include "aud-capture.h"
 #include "aud-dictate.h"
@@ -98,22 +99,6 @@ list_inputs(const app_cli_command *cmd)
   return APP_EXIT_OK;
 }
 
-/* --vad-model, else $HARK_VAD_MODEL, else ggml-silero-vad.bin in Hark's models folder. */
-static char *
-find_vad_model(const char *opt)
-{
-  if (opt)
-    return g_strdup(opt);
-  const char *env = g_getenv("HARK_VAD_MODEL");
-  if (env && env[0])
-    return g_strdup(env);
-  char *path = g_build_filename(g_get_user_data_dir(), "hark", "models", "ggml-silero-vad.bin", NULL);
-  if (g_file_test(path, G_FILE_TEST_EXISTS))
-    return path;
-  g_free(path);
-  return NULL;
-}
-
 int
 app_cli_dictate(int argc, char **argv)
 {
@@ -177,7 +162,7 @@ app_cli_dictate(int argc, char **argv)
   if (app_cli_open_whisper(cmd, model, &wp, &w, &tok) != 0)
     goto out;
   char *err = NULL;
-  vad_path = find_vad_model(vad_opt);
+  vad_path = app_dictation_find_vad_model(vad_opt);
   aud_dictate_params p = aud_dictate_default_params();
   p.language = language;
   p.vad_model = vad_path;

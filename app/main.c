@@ -30,10 +30,12 @@ main(int argc, char **argv)
   if (argc > 1 && argv[1][0] != '-')
     return app_cli_dispatch(argc - 1, argv + 1);
 
-  gboolean version = FALSE;
+  gboolean version = FALSE, dictate = FALSE;
   char *screenshot = NULL;
   const GOptionEntry entries[] = {
     { "version", 'V', 0, G_OPTION_ARG_NONE, &version, "Print the version and what this build supports", NULL },
+    { "dictate", 0, 0, G_OPTION_ARG_NONE, &dictate,
+      "Open the window with dictation started (in Hark if it is running already)", NULL },
     { "screenshot", 0, 0, G_OPTION_ARG_FILENAME, &screenshot,
       "Open the window, save it as a PNG image to FILE and quit", "FILE" },
     { NULL },
@@ -62,7 +64,7 @@ main(int argc, char **argv)
     g_free(screenshot);
     return app_cli_dispatch(argc - 1, argv + 1);
   }
-  int rc = hark_application_run(screenshot);
+  int rc = hark_application_run_with(screenshot, dictate);
   g_free(screenshot);
   return rc;
 }

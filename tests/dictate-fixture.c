@@ -174,3 +174,24 @@ fixture_wer(const char *ref, const char *hyp)
   g_free(r), g_free(h);
   return wer;
 }
+
+char *
+fixture_whisper_dir(void)
+{
+  const char *dir = g_getenv("HARK_TEST_MODELS_DIR");
+  char *path = dir ? g_build_filename(dir, "whisper-base-ct2", NULL) : NULL;
+  if (path && !g_file_test(path, G_FILE_TEST_IS_DIR))
+    g_clear_pointer(&path, g_free);
+  return path;
+}
+
+char *
+fixture_vad_path(void)
+{
+  const char *root = g_getenv("HARK_SOURCE_ROOT");
+  char *path = g_build_filename(root ? root : ".", "..", "shared", "data", "ggml-format",
+                                "for-tests-silero-v6.2.0-ggml.bin", NULL);
+  if (!g_file_test(path, G_FILE_TEST_EXISTS))
+    g_clear_pointer(&path, g_free);
+  return path;
+}

@@ -39,3 +39,9 @@ int fixture_write_wav(const fixture *f, const char *path);
 char *fixture_normalize(const char *s);
 /* Word error rate of hyp against ref, in percent (after normalizing both). */
 double fixture_wer(const char *ref, const char *hyp);
+
+/* $HARK_TEST_MODELS_DIR/whisper-base-ct2, or NULL when it is not there; g_free. */
+char *fixture_whisper_dir(void);
+/* The Silero VAD file of ../shared/data/ggml-format (beside $HARK_SOURCE_ROOT),
+ * or NULL when it is not there; g_free. */
+char *fixture_vad_path(void);

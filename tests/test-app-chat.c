@@ -268,6 +268,39 @@ test_kv_reuse(void)
   teardown(path, h, c, &x);
 }
 
+/* The device and GPU layers (the settings of the same names): a change loads
+ * the model again; no change keeps it. A device that does not exist is an
+ * error, and the next reply works again. */
+static void
+test_device(void)
+{
+  char *path;
+  app_history *h;
+  HarkChatController *c;
+  ctx x;
+  gint64 conv = setup(&path, &h, &c, &x);
+  GError *error = NULL;
+  g_object_set(c, "n-predict", 4, "device", "cpu", NULL);
+  send(c, &x, conv, "Hello", NULL, NULL, &error);
+  g_assert_no_error(error);
+  send(c, &x, conv, "Again", NULL, NULL, &error);
+  g_assert_no_error(error);
+  g_assert_cmpint(x.n_loaded, ==, 1);
+  g_object_set(c, "gpu-layers", 0, NULL);
+  send(c, &x, conv, "Once more", NULL, NULL, &error);
+  g_assert_no_error(error);
+  g_assert_cmpint(x.n_loaded, ==, 2);
+  g_object_set(c, "device", "no-such-device", NULL);
+  send(c, &x, conv, "And now?", NULL, NULL, &error);
+  g_assert_error(error, G_IO_ERROR, G_IO_ERROR_FAILED);
+  g_test_message("bad device: %s", error->message);
+  g_clear_error(&error);
+  g_object_set(c, "device", "auto", NULL);
+  send(c, &x, conv, "And now?", NULL, NULL, &error);
+  g_assert_no_error(error);
+  teardown(path, h, c, &x);
+}
+
 /* A prompt whose greedy reply is long, so a stop lands in the middle of it. */
 #define LONG_PROMPT "Write a long story about a lighthouse keeper and the sea."
 
@@ -649,6 +682,7 @@ main(int argc, char **argv)
   g_test_add_func("/app/chat/stream-and-restore", test_stream_and_restore);
   g_test_add_func("/app/chat/kv-reuse", test_kv_reuse);
   g_test_add_func("/app/chat/stop", test_stop);
+  g_test_add_func("/app/chat/device", test_device);
   g_test_add_func("/app/chat/model-errors", test_model_errors);
   g_test_add_func("/app/chat/images", test_images);
   g_test_add_func("/app/chat/install", test_install);

@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 
 #include "app-models.h"
+#include "test-util.h"
 
 /* The bytes make-wheels.py puts into the test wheels (and the server serves). */
 static GBytes *
@@ -1086,12 +1087,7 @@ main(int argc, char **argv)
   g_unsetenv("HARK_CATALOG");
   g_test_init(&argc, &argv, NULL);
 
-  char *pip = g_test_build_filename(G_TEST_DIST, "fake-pip", NULL);
-  char *quoted = g_shell_quote(pip);
-  char *pip_cmd = g_strdup_printf("sh %s", quoted);
-  g_setenv("HARK_PIP", pip_cmd, TRUE);
-  char *wheels = g_test_build_filename(G_TEST_DIST, "data", "models", NULL);
-  g_setenv("HARK_FAKE_WHEELS", wheels, TRUE);
+  test_use_fake_pip(NULL);
   char *log = g_build_filename(tmp_root, "pip.log", NULL);
   g_setenv("HARK_FAKE_PIP_LOG", log, TRUE);
 
@@ -1115,10 +1111,6 @@ main(int argc, char **argv)
     rc = rc ? rc : 1;
   g_free(cmd);
   g_free(log);
-  g_free(wheels);
-  g_free(pip_cmd);
-  g_free(quoted);
-  g_free(pip);
   g_free(data);
   g_free(tmp_root);
   return rc;

@@ -405,11 +405,7 @@ main(int argc, char **argv)
       g_error("%s", err);
   }
   g_free(path);
-  const char *root = g_getenv("HARK_SOURCE_ROOT");
-  vad_path = g_build_filename(root ? root : ".", "..", "shared", "data", "ggml-format",
-                              "for-tests-silero-v6.2.0-ggml.bin", NULL);
-  if (!g_file_test(vad_path, G_FILE_TEST_EXISTS))
-    g_clear_pointer(&vad_path, g_free);
+  vad_path = fixture_vad_path();
 
   g_test_add_data_func("/audio/dictate/wer/silero", "silero", test_wer);
   g_test_add_data_func("/audio/dictate/wer/energy", NULL, test_wer);

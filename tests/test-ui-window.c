@@ -15,6 +15,7 @@
 #include "hark-application.h"
 #include "hark-window.h"
 #include "llm-test-model.h"
+#include "test-ui-util.h"
 #include "test-util.h"
 
 /* A prompt whose greedy reply from the test model is long (about 200 tokens). */
@@ -23,13 +24,6 @@
 static gboolean have_display;
 static char *tmp_home, *model_path;
 
-static gboolean
-quit_loop(gpointer loop)
-{
-  g_main_loop_quit(loop);
-  return G_SOURCE_REMOVE;
-}
-
 static HarkWindow *
 shown_window(void)
 {
@@ -37,19 +31,14 @@ shown_window(void)
   /* Greedy, so a reply can be compared with the same reply again. */
   g_object_set(hark_window_get_chat(win), "temperature", 0.0, NULL);
   gtk_window_present(GTK_WINDOW(win));
-  GMainLoop *loop = g_main_loop_new(NULL, FALSE);
-  hark_window_when_drawn(win, quit_loop, loop);
-  g_main_loop_run(loop);
-  g_main_loop_unref(loop);
+  test_ui_wait_drawn(win);
   return win;
 }
 
 static GtkWidget *
 child(HarkWindow *win, const char *name)
 {
-  GtkWidget *w = GTK_WIDGET(gtk_widget_get_template_child(GTK_WIDGET(win), HARK_TYPE_WINDOW, name));
-  g_assert_nonnull(w);
-  return w;
+  return test_ui_window_child(win, name);
 }
 
 /* A picture of the window in the build folder, for people to look at (not compared). */
@@ -57,10 +46,7 @@ static void
 save_picture(HarkWindow *win, const char *name)
 {
   char *png = g_test_build_filename(G_TEST_BUILT, name, NULL);
-  GMainLoop *loop = g_main_loop_new(NULL, FALSE);
-  hark_window_when_drawn(win, quit_loop, loop);
-  g_main_loop_run(loop);
-  g_main_loop_unref(loop);
+  test_ui_wait_drawn(win);
   g_assert_true(hark_window_save_png(win, png, NULL));
   g_free(png);
 }

@@ -22,3 +22,20 @@ test_remove_tree(const char *path)
     g_unlink(path);
   }
 }
+
+void
+test_use_fake_pip(const char *catalog)
+{
+  char *pip = g_test_build_filename(G_TEST_DIST, "fake-pip", NULL);
+  char *quoted = g_shell_quote(pip);
+  char *pip_cmd = g_strdup_printf("sh %s", quoted);
+  g_setenv("HARK_PIP", pip_cmd, TRUE);
+  char *wheels = g_test_build_filename(G_TEST_DIST, "data", "models", NULL);
+  g_setenv("HARK_FAKE_WHEELS", wheels, TRUE);
+  if (catalog) {
+    char *cat = g_build_filename(wheels, catalog, NULL);
+    g_setenv("HARK_CATALOG", cat, TRUE);
+    g_free(cat);
+  }
+  g_free(wheels), g_free(pip_cmd), g_free(quoted), g_free(pip);
+}

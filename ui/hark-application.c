@@ -1,4 +1,5 @@
-/* hark-application.c: application actions, single-instance activation and the
+/* hark-application.c: application actions, single-instance activation, the
+ * --dictate flag (forwarded to the running instance as app.dictate) and the
  * --screenshot mode used by the README's quick start and the tests. */
 #include "hark-config.h"
 
@@ -7,6 +8,7 @@
 #include <glib/gi18n.h>
 #include <stdio.h>
 
+#include "hark-preferences.h"
 #include "hark-window.h"
 
 struct _HarkApplication {
@@ -32,14 +34,21 @@ take_screenshot(gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
-static void
-hark_application_activate(GApplication *app)
+static GtkWindow *
+present_window(GApplication *app)
 {
-  HarkApplication *self = HARK_APPLICATION(app);
   GtkWindow *win = gtk_application_get_active_window(GTK_APPLICATION(app));
   if (!win)
     win = GTK_WINDOW(hark_window_new(GTK_APPLICATION(app)));
   gtk_window_present(win);
+  return win;
+}
+
+static void
+hark_application_activate(GApplication *app)
+{
+  HarkApplication *self = HARK_APPLICATION(app);
+  GtkWindow *win = present_window(app);
   if (self->screenshot)
     hark_window_when_drawn(HARK_WINDOW(win), take_screenshot, self);
 }
@@ -64,6 +73,20 @@ about_action(GSimpleAction *action, GVariant *param, gpointer user_data)
 }
 
 static void
+preferences_action(GSimpleAction *action, GVariant *param, gpointer user_data)
+{
+  GtkWindow *parent = gtk_application_get_active_window(GTK_APPLICATION(user_data));
+  gtk_window_present(GTK_WINDOW(hark_preferences_window_new(parent)));
+}
+
+/* The window with dictation started: `hark --dictate`, a desktop shortcut. */
+static void
+dictate_action(GSimpleAction *action, GVariant *param, gpointer user_data)
+{
+  hark_window_start_dictation(HARK_WINDOW(present_window(G_APPLICATION(user_data))));
+}
+
+static void
 quit_action(GSimpleAction *action, GVariant *param, gpointer user_data)
 {
   g_application_quit(G_APPLICATION(user_data));
@@ -71,6 +94,8 @@ quit_action(GSimpleAction *action, GVariant *param, gpointer user_data)
 
 static const GActionEntry app_actions[] = {
   { "about", about_action, NULL, NULL, NULL, { 0 } },
+  { "preferences", preferences_action, NULL, NULL, NULL, { 0 } },
+  { "dictate", dictate_action, NULL, NULL, NULL, { 0 } },
   { "quit", quit_action, NULL, NULL, NULL, { 0 } },
 };
 
@@ -81,6 +106,8 @@ hark_application_startup(GApplication *app)
   g_action_map_add_action_entries(G_ACTION_MAP(app), app_actions, G_N_ELEMENTS(app_actions), app);
   const char *quit[] = { "<Control>q", NULL };
   const char *close[] = { "<Control>w", NULL };
+  const char *preferences[] = { "<Control>comma", NULL };
+  gtk_application_set_accels_for_action(GTK_APPLICATION(app), "app.preferences", preferences);
   gtk_application_set_accels_for_action(GTK_APPLICATION(app), "app.quit", quit);
   gtk_application_set_accels_for_action(GTK_APPLICATION(app), "window.close", close);
 }
@@ -124,12 +151,30 @@ hark_application_new(const char *screenshot)
 int
 hark_application_run(const char *screenshot)
 {
+  return hark_application_run_with(screenshot, FALSE);
+}
+
+int
+hark_application_run_with(const char *screenshot, gboolean dictate)
+{
   if (!gtk_init_check()) {
     fprintf(stderr, "hark: cannot open a display (neither DISPLAY nor WAYLAND_DISPLAY works).\n"
                     "Run a command instead, e.g. 'hark devices', or see 'hark --help'.\n");
     return 1;
   }
   HarkApplication *app = hark_application_new(screenshot);
+  GError *error = NULL;
+  if (dictate) {
+    /* Registered first, so that a running Hark gets the action and this
+     * process only asks it to (g_application_run then ends at once). */
+    if (!g_application_register(G_APPLICATION(app), NULL, &error)) {
+      fprintf(stderr, "hark: %s\n", error->message);
+      g_error_free(error);
+      g_object_unref(app);
+      return 1;
+    }
+    g_action_group_activate_action(G_ACTION_GROUP(app), "dictate", NULL);
+  }
   int status = g_application_run(G_APPLICATION(app), 0, NULL);
   if (status == 0)
     status = app->exit_status;

@@ -15,5 +15,8 @@ HarkApplication *hark_application_new(const char *screenshot);
 /* Opens a display, runs the application and returns the process exit code
  * (1 with a message on stderr when no display can be opened). Main thread only. */
 int hark_application_run(const char *screenshot);
+/* The same; dictate: the window opens with dictation started (in the Hark
+ * already running, if one is). */
+int hark_application_run_with(const char *screenshot, gboolean dictate);
 
 G_END_DECLS

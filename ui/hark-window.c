@@ -9,7 +9,10 @@
 
 #include "app-chat.h"
 #include "app-models.h"
+#include "app-settings.h"
 #include "hark-message-row.h"
+#include "hark-mic-button.h"
+#include "hark-welcome-page.h"
 
 struct _HarkWindow {
   AdwApplicationWindow parent_instance;
@@ -28,6 +31,9 @@ struct _HarkWindow {
   GtkButton *send_button;
   GtkButton *stop_button;
   GtkBox *attachment_box;
+  GtkStack *main_stack;
+  HarkWelcomePage *welcome_page;
+  HarkMicButton *mic_button;
 
   GPtrArray *attachments; /* image paths for the next message */
 
@@ -898,6 +904,30 @@ hark_window_save_png(HarkWindow *self, const char *path, GError **error)
   return ok;
 }
 
+/* ---- the welcome page and dictation (hark-welcome-page.c, hark-mic-button.c) ---- */
+
+static void
+show_page(HarkWindow *self)
+{
+  gtk_stack_set_visible_child_name(self->main_stack, hark_welcome_page_get_needed(self->welcome_page) ? "welcome"
+                                                                                                     : "chat");
+}
+
+const char *
+hark_window_get_page(HarkWindow *self)
+{
+  g_return_val_if_fail(HARK_IS_WINDOW(self), NULL);
+  return gtk_stack_get_visible_child_name(self->main_stack);
+}
+
+void
+hark_window_start_dictation(HarkWindow *self)
+{
+  g_return_if_fail(HARK_IS_WINDOW(self));
+  gtk_widget_grab_focus(GTK_WIDGET(self->composer_view));
+  hark_mic_button_start(self->mic_button);
+}
+
 /* ---- accessors for the tests and the application ---- */
 
 guint
@@ -923,20 +953,6 @@ hark_window_get_chat(HarkWindow *self)
 }
 
 /* ---- construction ---- */
-
-/* The schema is only there once hark is installed (or GSETTINGS_SCHEMA_DIR points
- * at the build tree); without it the window uses the defaults. */
-static GSettings *
-lookup_settings(void)
-{
-  GSettingsSchemaSource *src = g_settings_schema_source_get_default();
-  GSettingsSchema *schema = src ? g_settings_schema_source_lookup(src, HARK_APP_ID, TRUE) : NULL;
-  if (!schema)
-    return NULL;
-  GSettings *s = g_settings_new_full(schema, NULL, NULL);
-  g_settings_schema_unref(schema);
-  return s;
-}
 
 /* The history file; when it cannot be opened the chat still works, in memory,
  * and the user is told that nothing will be kept. */
@@ -1013,6 +1029,9 @@ hark_window_class_init(HarkWindowClass *klass)
   gtk_widget_class_bind_template_child(widget_class, HarkWindow, send_button);
   gtk_widget_class_bind_template_child(widget_class, HarkWindow, stop_button);
   gtk_widget_class_bind_template_child(widget_class, HarkWindow, attachment_box);
+  gtk_widget_class_bind_template_child(widget_class, HarkWindow, main_stack);
+  gtk_widget_class_bind_template_child(widget_class, HarkWindow, welcome_page);
+  gtk_widget_class_bind_template_child(widget_class, HarkWindow, mic_button);
   gtk_widget_class_bind_template_callback(widget_class, send_clicked_cb);
   gtk_widget_class_bind_template_callback(widget_class, stop_clicked_cb);
   gtk_widget_class_bind_template_callback(widget_class, attach_clicked_cb);
@@ -1027,6 +1046,8 @@ hark_window_class_init(HarkWindowClass *klass)
   gtk_widget_class_add_binding_action(widget_class, GDK_KEY_n, GDK_CONTROL_MASK, "win.new-chat", NULL);
   gtk_widget_class_add_binding_action(widget_class, GDK_KEY_f, GDK_CONTROL_MASK, "win.search", NULL);
   g_type_ensure(HARK_TYPE_MESSAGE_ROW);
+  g_type_ensure(HARK_TYPE_MIC_BUTTON);
+  g_type_ensure(HARK_TYPE_WELCOME_PAGE);
 }
 
 static void
@@ -1057,7 +1078,7 @@ hark_window_init(HarkWindow *self)
   g_signal_connect(self->chat, "notice", G_CALLBACK(notice_cb), self);
   g_signal_connect(self->chat, "install-progress", G_CALLBACK(install_progress_cb), self);
 
-  self->settings = lookup_settings();
+  self->settings = app_settings_new();
   if (self->settings) {
     g_settings_bind(self->settings, "window-width", self, "default-width", G_SETTINGS_BIND_DEFAULT);
     g_settings_bind(self->settings, "window-height", self, "default-height", G_SETTINGS_BIND_DEFAULT);
@@ -1069,12 +1090,18 @@ hark_window_init(HarkWindow *self)
     g_settings_bind(self->settings, "chat-system-prompt", self->chat, "system-prompt", G_SETTINGS_BIND_GET);
     g_settings_bind(self->settings, "chat-temperature", self->chat, "temperature", G_SETTINGS_BIND_GET);
     g_settings_bind(self->settings, "chat-max-tokens", self->chat, "n-predict", G_SETTINGS_BIND_GET);
+    g_settings_bind(self->settings, "device", self->chat, "device", G_SETTINGS_BIND_GET);
+    g_settings_bind(self->settings, "gpu-layers", self->chat, "gpu-layers", G_SETTINGS_BIND_GET);
   }
   /* Tests and people trying a model point the window at it without settings. */
   if (g_getenv("HARK_CHAT_MODEL"))
     hark_chat_controller_set_model(self->chat, g_getenv("HARK_CHAT_MODEL"));
   if (g_getenv("HARK_VISION_MODEL"))
     hark_chat_controller_set_vision_model(self->chat, g_getenv("HARK_VISION_MODEL"));
+
+  hark_mic_button_add_shortcuts(self->mic_button, GTK_WIDGET(self));
+  g_signal_connect_swapped(self->welcome_page, "notify::needed", G_CALLBACK(show_page), self);
+  show_page(self);
 
   list_conversations(self);
   hark_window_open_conversation(self, 0);

@@ -32,6 +32,11 @@ guint hark_window_get_n_messages(HarkWindow *self);
 HarkMessageRow *hark_window_get_message(HarkWindow *self, guint i);
 HarkChatController *hark_window_get_chat(HarkWindow *self);
 
+/* "welcome" (no chat and no speech model yet: hark-welcome-page.h) or "chat". */
+const char *hark_window_get_page(HarkWindow *self);
+/* Starts dictation into the composer (the microphone button, `hark --dictate`). */
+void hark_window_start_dictation(HarkWindow *self);
+
 /* Calls `done` (once, from an idle) after the window has drawn a few frames. */
 void hark_window_when_drawn(HarkWindow *self, GSourceFunc done, gpointer user_data);
 
