@@ -1,6 +1,7 @@
 /* app-cli.c: the command table and the option handling every command shares. */
 #include "app-cli.h"
 #include "app-models.h"
+#include "app-transcribe.h"
 
 #include <signal.h>
 #include <stdarg.h>
@@ -199,23 +200,10 @@ int
 app_cli_open_whisper(const app_cli_command *cmd, const char *model, const aud_whisper_params *wp, aud_whisper **w,
                      aud_tokenizer **tok)
 {
-  *w = NULL, *tok = NULL;
-  GError *gerr = NULL;
-  char *path = app_models_resolve(model ? model : "whisper-base", &gerr), *err = NULL;
-  if (!path) {
-    app_cli_error(cmd, "%s", gerr->message);
-    g_error_free(gerr);
-    return -1;
-  }
-  *w = aud_whisper_open(path, wp, &err);
-  if (*w)
-    *tok = aud_tokenizer_from_weights(aud_whisper_get_weights(*w), &err);
-  g_free(path);
-  if (!*tok) {
-    app_cli_error(cmd, "%s", err);
-    free(err);
-    aud_whisper_free(*w);
-    *w = NULL;
+  GError *error = NULL;
+  if (!app_whisper_open(model, wp, w, tok, &error)) {
+    app_cli_error(cmd, "%s", error->message);
+    g_error_free(error);
     return -1;
   }
   return 0;
