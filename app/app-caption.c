@@ -247,7 +247,7 @@ app_caption_format_name(app_caption_format f)
 }
 
 void
-app_caption_format_eta(char *buf, size_t n, double s)
+app_format_eta(char *buf, size_t n, double s)
 {
   if (s < 0 || s > 359999)
     snprintf(buf, n, "--:--");

@@ -72,6 +72,6 @@ gboolean app_captioner_caption(app_captioner *c, app_vision *v, guint i, const c
                                gboolean *write_failed, GError **error);
 
 /* "m:ss" or "h:mm:ss" for an ETA in seconds; "--:--" when unknown (< 0). */
-void app_caption_format_eta(char *buf, size_t n, double seconds);
+void app_format_eta(char *buf, size_t n, double seconds);
 
 G_END_DECLS

@@ -141,7 +141,7 @@ app_cli_caption(int argc, char **argv)
       int n_left = (int)n_images - (int)i - 1;
       double rate = t_work > 0 ? (n_done + n_failed) / t_work : 0;
       char eta[32];
-      app_caption_format_eta(eta, sizeof eta, rate > 0 ? n_left / rate : -1);
+      app_format_eta(eta, sizeof eta, rate > 0 ? n_left / rate : -1);
       fprintf(stderr, "\r\033[K[%u/%u] %.2f images/s, ETA %s  %s", i + 1, n_images, rate, eta, rel);
       fflush(stderr);
     }
