@@ -94,8 +94,10 @@ void hark_job_cancel(HarkJob *job);
 /* ---- the controller ---- */
 
 /* history: borrowed; it must outlive the controller, or
- * hark_job_controller_shutdown must come first. NULL with an error when a
- * worker thread cannot be started. */
+ * hark_job_controller_shutdown must come first. Each worker thread starts
+ * with the first job of its kind (a process that cannot start a thread
+ * aborts then, as the window does without its chat worker); `error` is for
+ * what may fail before that and is unset today. */
 HarkJobController *hark_job_controller_new(app_history *history, GError **error);
 
 /* Properties (each takes effect with the next job):

@@ -88,23 +88,6 @@ wait_job(HarkJob *job)
     g_main_context_iteration(NULL, TRUE);
 }
 
-static HarkJobController *
-controller(app_history *h, watch *w)
-{
-  GError *error = NULL;
-  HarkJobController *c = hark_job_controller_new(h, &error);
-  g_assert_no_error(error);
-  hark_job_controller_set_speech_model(c, whisper_tiny);
-  hark_job_controller_set_vision_model(c, llava);
-  g_object_set(c, "caption-max-tokens", 6, NULL);
-  memset(w, 0, sizeof *w);
-  w->segments = g_ptr_array_new_with_free_func(g_free);
-  w->captions = g_ptr_array_new_with_free_func(g_free);
-  g_signal_connect(c, "model-loaded", G_CALLBACK(on_loaded), w);
-  g_signal_connect(c, "history-changed", G_CALLBACK(on_history), w);
-  return c;
-}
-
 static void
 watch_reset(watch *w)
 {
@@ -115,22 +98,43 @@ watch_reset(watch *w)
   w->cancel_at_first = NULL;
 }
 
-static void
-watch_clear(watch *w)
-{
-  g_ptr_array_unref(w->segments);
-  g_ptr_array_unref(w->captions);
-}
+/* Each test: a history of its own and a controller on the tiny models. */
+typedef struct {
+  app_history *h;
+  HarkJobController *c;
+  watch w;
+} fixture;
 
-static app_history *
-new_history(const char *name)
+static void
+fixture_setup(fixture *f, gconstpointer data)
 {
+  static int n;
+  char *name = g_strdup_printf("history-%d.sqlite3", ++n);
   char *path = g_build_filename(tmp_home, name, NULL);
   GError *error = NULL;
-  app_history *h = app_history_open(path, NULL, &error);
+  f->h = app_history_open(path, NULL, &error);
   g_assert_no_error(error);
-  g_free(path);
-  return h;
+  g_free(path), g_free(name);
+  f->c = hark_job_controller_new(f->h, &error);
+  g_assert_no_error(error);
+  hark_job_controller_set_speech_model(f->c, whisper_tiny);
+  hark_job_controller_set_vision_model(f->c, llava);
+  g_object_set(f->c, "caption-max-tokens", 6, NULL);
+  watch *w = &f->w;
+  memset(w, 0, sizeof *w);
+  w->segments = g_ptr_array_new_with_free_func(g_free);
+  w->captions = g_ptr_array_new_with_free_func(g_free);
+  g_signal_connect(f->c, "model-loaded", G_CALLBACK(on_loaded), w);
+  g_signal_connect(f->c, "history-changed", G_CALLBACK(on_history), w);
+}
+
+static void
+fixture_teardown(fixture *f, gconstpointer data)
+{
+  g_object_unref(f->c);
+  app_history_free(f->h);
+  g_ptr_array_unref(f->w.segments);
+  g_ptr_array_unref(f->w.captions);
 }
 
 static char *
@@ -167,32 +171,32 @@ engine_segments(const char *model, const char *path)
 }
 
 static void
-test_transcribe(void)
+test_transcribe(fixture *f, gconstpointer data)
 {
-  app_history *h = new_history("transcribe.sqlite3");
-  watch w;
-  HarkJobController *c = controller(h, &w);
+  app_history *h = f->h;
+  HarkJobController *c = f->c;
+  watch *w = &f->w;
   char *audio = g_test_build_filename(G_TEST_DIST, "..", "data", "samples", "hark-intro.flac", NULL);
   GError *error = NULL;
 
   HarkJob *job = hark_job_controller_transcribe(c, 0, audio);
-  watch_job(job, &w);
+  watch_job(job, w);
   g_assert_cmpuint(hark_job_controller_get_n_running(c), ==, 1);
   g_assert_false(hark_job_get_finished(job));
   wait_job(job);
   g_assert_null(hark_job_get_error(job));
   g_assert_cmpuint(hark_job_controller_get_n_running(c), ==, 0);
-  g_assert_cmpint(w.n_progress, >, 0);
+  g_assert_cmpint(w->n_progress, >, 0);
   g_assert_cmpfloat(hark_job_get_fraction(job), ==, 1.0);
-  g_assert_cmpint(w.n_loaded, ==, 1);
-  g_assert_cmpint(w.n_history, ==, 1);
+  g_assert_cmpint(w->n_loaded, ==, 1);
+  g_assert_cmpint(w->n_history, ==, 1);
 
   /* What the engine itself makes of the file, segment by segment. */
   GPtrArray *want = engine_segments(whisper_tiny, audio);
   g_assert_cmpuint(want->len, >, 0);
-  g_assert_cmpuint(w.segments->len, ==, want->len);
+  g_assert_cmpuint(w->segments->len, ==, want->len);
   for (guint i = 0; i < want->len; i++)
-    g_assert_cmpstr(w.segments->pdata[i], ==, want->pdata[i]);
+    g_assert_cmpstr(w->segments->pdata[i], ==, want->pdata[i]);
 
   /* Stored: a new conversation named after the file, the text, the file, the segments. */
   gint64 conv = hark_job_get_conversation(job);
@@ -237,12 +241,12 @@ test_transcribe(void)
   g_ptr_array_unref(msgs);
 
   /* Again into the same conversation: the model is still loaded. */
-  watch_reset(&w);
+  watch_reset(w);
   HarkJob *again = hark_job_controller_transcribe(c, conv, audio);
-  watch_job(again, &w);
+  watch_job(again, w);
   wait_job(again);
   g_assert_null(hark_job_get_error(again));
-  g_assert_cmpint(w.n_loaded, ==, 1);
+  g_assert_cmpint(w->n_loaded, ==, 1);
   g_assert_cmpint(hark_job_get_conversation(again), ==, conv);
   msgs = app_history_messages(h, conv, &error);
   g_assert_cmpuint(msgs->len, ==, 2);
@@ -251,9 +255,6 @@ test_transcribe(void)
   g_ptr_array_unref(want);
   g_object_unref(again);
   g_object_unref(job);
-  g_object_unref(c);
-  app_history_free(h);
-  watch_clear(&w);
   g_free(srt), g_free(audio);
 }
 
@@ -288,11 +289,11 @@ long_wav(double seconds)
 }
 
 static void
-test_transcribe_errors_and_cancel(void)
+test_transcribe_errors_and_cancel(fixture *f, gconstpointer data)
 {
-  app_history *h = new_history("errors.sqlite3");
-  watch w;
-  HarkJobController *c = controller(h, &w);
+  app_history *h = f->h;
+  HarkJobController *c = f->c;
+  watch *w = &f->w;
   GError *error = NULL;
   gint64 conv = app_history_new_conversation(h, "errors", &error);
 
@@ -333,9 +334,9 @@ test_transcribe_errors_and_cancel(void)
   g_object_unref(job);
   char *wav = long_wav(600);
   job = hark_job_controller_transcribe(c, conv, wav);
-  watch_reset(&w);
-  w.cancel_at_first = job;
-  watch_job(job, &w);
+  watch_reset(w);
+  w->cancel_at_first = job;
+  watch_job(job, w);
   wait_job(job);
   g_assert_true(g_error_matches(hark_job_get_error(job), G_IO_ERROR, G_IO_ERROR_CANCELLED));
   g_assert_cmpfloat(hark_job_get_fraction(job), <, 0.5);
@@ -360,9 +361,6 @@ test_transcribe_errors_and_cancel(void)
 
   g_unlink(wav);
   g_free(wav), g_free(audio);
-  g_object_unref(c);
-  app_history_free(h);
-  watch_clear(&w);
 }
 
 /* A fresh folder with copies of the test images (and anything else given). */
@@ -401,24 +399,23 @@ count_files(const char *dir, const char *suffix)
 }
 
 static void
-test_caption(void)
+test_caption(fixture *f, gconstpointer data)
 {
-  app_history *h = new_history("caption.sqlite3");
-  watch w;
-  HarkJobController *c = controller(h, &w);
+  HarkJobController *c = f->c;
+  watch *w = &f->w;
   char *dir = image_folder("three", 3);
 
   HarkJob *job = hark_job_controller_caption(c, dir, APP_CAPTION_TXT);
-  watch_job(job, &w);
+  watch_job(job, w);
   wait_job(job);
   g_assert_null(hark_job_get_error(job));
-  g_assert_cmpuint(w.captions->len, ==, 3);
+  g_assert_cmpuint(w->captions->len, ==, 3);
   g_assert_cmpuint(hark_job_get_n_total(job), ==, 3);
   g_assert_cmpuint(hark_job_get_n_done(job), ==, 3);
   g_assert_cmpuint(hark_job_get_n_captioned(job), ==, 3);
   g_assert_null(hark_job_get_output(job));
   g_assert_cmpuint(count_files(dir, ".txt"), ==, 3);
-  g_assert_cmpint(w.n_loaded, ==, 1);
+  g_assert_cmpint(w->n_loaded, ==, 1);
   /* Each sidecar holds its caption. */
   char *side = g_build_filename(dir, "img00.txt", NULL);
   char *text = read_text(side);
@@ -428,27 +425,27 @@ test_caption(void)
   g_object_unref(job);
 
   /* Again: everything is captioned already (the model stays loaded). */
-  watch_reset(&w);
+  watch_reset(w);
   job = hark_job_controller_caption(c, dir, APP_CAPTION_TXT);
-  watch_job(job, &w);
+  watch_job(job, w);
   wait_job(job);
   g_assert_null(hark_job_get_error(job));
   g_assert_cmpuint(hark_job_get_n_skipped(job), ==, 3);
-  g_assert_cmpuint(w.captions->len, ==, 0);
-  g_assert_cmpint(w.n_loaded, ==, 1);
+  g_assert_cmpuint(w->captions->len, ==, 0);
+  g_assert_cmpint(w->n_loaded, ==, 1);
   g_object_unref(job);
 
   /* JSONL, with a file that is not an image under an image's name: reported, the rest go on. */
   char *broken = g_build_filename(dir, "broken.png", NULL);
   g_assert_true(g_file_set_contents(broken, "not a png", -1, NULL));
-  watch_reset(&w);
+  watch_reset(w);
   job = hark_job_controller_caption(c, dir, APP_CAPTION_JSONL);
-  watch_job(job, &w);
+  watch_job(job, w);
   wait_job(job);
   g_assert_null(hark_job_get_error(job));
   g_assert_cmpuint(hark_job_get_n_captioned(job), ==, 3);
   g_assert_cmpuint(hark_job_get_n_failed(job), ==, 1);
-  g_assert_cmpuint(w.n_failed_signals, ==, 1);
+  g_assert_cmpuint(w->n_failed_signals, ==, 1);
   char *jsonl = g_build_filename(dir, "captions.jsonl", NULL);
   g_assert_cmpstr(hark_job_get_output(job), ==, jsonl);
   text = read_text(jsonl);
@@ -476,21 +473,17 @@ test_caption(void)
 
   test_remove_tree(dir);
   g_free(dir);
-  g_object_unref(c);
-  app_history_free(h);
-  watch_clear(&w);
 }
 
 static void
-test_caption_cancel(void)
+test_caption_cancel(fixture *f, gconstpointer data)
 {
-  app_history *h = new_history("caption-cancel.sqlite3");
-  watch w;
-  HarkJobController *c = controller(h, &w);
+  HarkJobController *c = f->c;
+  watch *w = &f->w;
   char *dir = image_folder("many", 16);
   HarkJob *job = hark_job_controller_caption(c, dir, APP_CAPTION_TXT);
-  w.cancel_at_first = job;
-  watch_job(job, &w);
+  w->cancel_at_first = job;
+  watch_job(job, w);
   wait_job(job);
   g_assert_true(g_error_matches(hark_job_get_error(job), G_IO_ERROR, G_IO_ERROR_CANCELLED));
   guint n = hark_job_get_n_captioned(job);
@@ -500,9 +493,9 @@ test_caption_cancel(void)
   /* What was written is kept, and a new job goes on from there. */
   g_assert_cmpuint(count_files(dir, ".txt"), ==, n);
   g_object_unref(job);
-  watch_reset(&w);
+  watch_reset(w);
   job = hark_job_controller_caption(c, dir, APP_CAPTION_TXT);
-  watch_job(job, &w);
+  watch_job(job, w);
   wait_job(job);
   g_assert_null(hark_job_get_error(job));
   g_assert_cmpuint(hark_job_get_n_skipped(job), ==, n);
@@ -511,14 +504,11 @@ test_caption_cancel(void)
   g_object_unref(job);
   test_remove_tree(dir);
   g_free(dir);
-  g_object_unref(c);
-  app_history_free(h);
-  watch_clear(&w);
 }
 
 /* The real whisper-base on the bundled sample (espeak-ng reading a known sentence). */
 static void
-test_real_words(void)
+test_real_words(fixture *f, gconstpointer data)
 {
   const char *root = g_getenv("HARK_TEST_MODELS_DIR");
   char *model = root ? g_build_filename(root, "whisper-base-ct2", NULL) : NULL;
@@ -527,9 +517,7 @@ test_real_words(void)
     g_free(model);
     return;
   }
-  app_history *h = new_history("real.sqlite3");
-  watch w;
-  HarkJobController *c = controller(h, &w);
+  HarkJobController *c = f->c;
   hark_job_controller_set_speech_model(c, model);
   char *audio = g_test_build_filename(G_TEST_DIST, "..", "data", "samples", "hark-intro.flac", NULL);
   HarkJob *job = hark_job_controller_transcribe(c, 0, audio);
@@ -541,9 +529,6 @@ test_real_words(void)
   g_assert_nonnull(strstr(lower, "transcribes audio and video files"));
   g_free(lower);
   g_object_unref(job);
-  g_object_unref(c);
-  app_history_free(h);
-  watch_clear(&w);
   g_free(audio), g_free(model);
 }
 
@@ -555,11 +540,12 @@ main(int argc, char **argv)
   g_test_init(&argc, &argv, NULL);
   whisper_tiny = g_test_build_filename(G_TEST_DIST, "data", "whisper", "tiny-en", NULL);
   llava = g_test_build_filename(G_TEST_DIST, "data", "vision", "llm-f32.gguf", NULL);
-  g_test_add_func("/app/jobs/transcribe", test_transcribe);
-  g_test_add_func("/app/jobs/transcribe-errors-and-cancel", test_transcribe_errors_and_cancel);
-  g_test_add_func("/app/jobs/caption", test_caption);
-  g_test_add_func("/app/jobs/caption-cancel", test_caption_cancel);
-  g_test_add_func("/app/jobs/real-words", test_real_words);
+  g_test_add("/app/jobs/transcribe", fixture, NULL, fixture_setup, test_transcribe, fixture_teardown);
+  g_test_add("/app/jobs/transcribe-errors-and-cancel", fixture, NULL, fixture_setup, test_transcribe_errors_and_cancel,
+             fixture_teardown);
+  g_test_add("/app/jobs/caption", fixture, NULL, fixture_setup, test_caption, fixture_teardown);
+  g_test_add("/app/jobs/caption-cancel", fixture, NULL, fixture_setup, test_caption_cancel, fixture_teardown);
+  g_test_add("/app/jobs/real-words", fixture, NULL, fixture_setup, test_real_words, fixture_teardown);
   int rc = g_test_run();
   test_remove_tree(tmp_home);
   g_free(whisper_tiny), g_free(llava), g_free(tmp_home);
