@@ -331,6 +331,17 @@ post(job_event *ev)
   app_worker_post(ev->job->worker, event_on_main, ev, event_free);
 }
 
+/* The job's end, posted by its worker, which hands over the reference it
+ * was pushed with (dropped before posting: the event's keeps the job alive, so
+ * it is never finalized on the worker thread). */
+static void
+post_done(HarkJob *job)
+{
+  job_event *ev = event_new(job, EV_DONE);
+  g_object_unref(job);
+  post(ev);
+}
+
 static int
 should_abort(void *user_data)
 {
@@ -439,7 +450,7 @@ run_transcribe(gpointer state, gpointer data)
   aud_transcript_clear(&tr);
 out:
   st->slot.job = NULL;
-  post(event_new(job, EV_DONE));
+  post_done(job);
 }
 
 /* ---- captioning (caption worker) ---- */
@@ -554,7 +565,7 @@ run_caption(gpointer state, gpointer data)
 out:
   app_captioner_free(cap);
   st->slot.job = NULL;
-  post(event_new(job, EV_DONE));
+  post_done(job);
 }
 
 /* ---- main thread ---- */

@@ -339,7 +339,7 @@ test_transcribe_errors_and_cancel(fixture *f, gconstpointer data)
   watch_job(job, w);
   wait_job(job);
   g_assert_true(g_error_matches(hark_job_get_error(job), G_IO_ERROR, G_IO_ERROR_CANCELLED));
-  g_assert_cmpfloat(hark_job_get_fraction(job), <, 0.5);
+  g_assert_cmpfloat(hark_job_get_fraction(job), <, 1.0); /* stopped before the end */
   g_object_unref(job);
   msgs = app_history_messages(h, conv, &error);
   g_assert_cmpuint(msgs->len, ==, 0);
