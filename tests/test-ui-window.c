@@ -661,6 +661,20 @@ test_transcribe_file(void)
   g_assert_cmpuint(hark_window_get_n_messages(win), ==, 3);
   g_assert_true(offers_reply(hark_window_get_message(win, 2)));
 
+  /* Deleting the chat a transcription is for stops it; nothing is left of either. */
+  GPtrArray *convs = app_history_list_conversations(h, &error);
+  guint n_convs = convs->len;
+  g_ptr_array_unref(convs);
+  HarkJob *job = g_object_ref(hark_job_row_get_job(hark_window_transcribe(win, audio)));
+  g_assert_true(hark_window_delete_conversation(win, conv, &error));
+  wait_jobs(win);
+  g_assert_true(g_error_matches(hark_job_get_error(job), G_IO_ERROR, G_IO_ERROR_CANCELLED));
+  g_object_unref(job);
+  g_assert_cmpuint(hark_window_get_n_messages(win), ==, 0);
+  convs = app_history_list_conversations(h, &error);
+  g_assert_cmpuint(convs->len, ==, n_convs - 1);
+  g_ptr_array_unref(convs);
+
   /* The real words, with the real model when there is one. */
   const char *root = g_getenv("HARK_TEST_MODELS_DIR");
   char *base = root ? g_build_filename(root, "whisper-base-ct2", NULL) : NULL;

@@ -965,6 +965,11 @@ hark_window_delete_conversation(HarkWindow *self, gint64 id, GError **error)
   g_return_val_if_fail(HARK_IS_WINDOW(self), FALSE);
   if (id == self->streaming_conversation && self->cancel)
     g_cancellable_cancel(self->cancel);
+  for (guint i = 0; i < self->job_rows->len; i++) {
+    HarkJob *job = hark_job_row_get_job(self->job_rows->pdata[i]);
+    if (hark_job_get_kind(job) == HARK_JOB_TRANSCRIBE && hark_job_get_conversation(job) == id)
+      hark_job_cancel(job); /* its transcript has nowhere to go */
+  }
   if (!app_history_delete_conversation(self->history, id, error))
     return FALSE;
   if (id == self->conversation)
