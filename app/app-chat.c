@@ -528,9 +528,9 @@ start_job(HarkChatController *self, GTask *task, GCancellable *cancellable, gint
   GArray *msg_images = g_array_new(FALSE, FALSE, sizeof(guint));
   for (guint i = 0; i < n_before; i++) {
     const app_message *m = messages->pdata[i];
-    for (guint k = 0; k < m->attachments->len; k++)
+    guint n = app_message_is_transcript(m) ? 0 : m->attachments->len; /* a transcript's is its audio */
+    for (guint k = 0; k < n; k++)
       g_ptr_array_add(all_images, g_strdup(((app_attachment *)m->attachments->pdata[k])->path));
-    guint n = m->attachments->len;
     g_array_append_val(msg_images, n);
   }
   guint n_new = images ? g_strv_length((char **)images) : 0;
@@ -697,8 +697,10 @@ hark_chat_controller_regenerate_async(HarkChatController *self, gint64 conversat
   }
   guint n = messages->len;
   const app_message *last = n ? messages->pdata[n - 1] : NULL;
+  /* A transcript is not a reply: it is never generated again. */
   const app_message *user = last && !strcmp(last->role, "user") ? last
-                            : n >= 2 && !strcmp(((app_message *)messages->pdata[n - 2])->role, "user")
+                            : n >= 2 && !app_message_is_transcript(last) &&
+                                  !strcmp(((app_message *)messages->pdata[n - 2])->role, "user")
                               ? messages->pdata[n - 2]
                               : NULL;
   if (user) {

@@ -2,6 +2,7 @@
 #include "app-cli.h"
 #include "app-dictation.h"
 #include "app-models.h"
+#include "app-transcribe.h"
 
 #include <signal.h>
 #include <stdarg.h>

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "app-models.h"
+#include "app-transcribe.h"
 #include "app-worker.h"
 #include "aud-capture.h"
 #include "aud-decode.h"
@@ -65,27 +66,6 @@ static guint signals[N_SIGNALS];
 static void session_end(HarkDictationController *self);
 
 /* ---- shared with the CLI ---- */
-
-gboolean
-app_whisper_open(const char *model, const aud_whisper_params *wp, aud_whisper **w, aud_tokenizer **tok,
-                 GError **error)
-{
-  *w = NULL, *tok = NULL;
-  char *path = app_models_resolve(model ? model : HARK_DICTATION_DEFAULT_MODEL, error), *err = NULL;
-  if (!path)
-    return FALSE;
-  *w = aud_whisper_open(path, wp, &err);
-  if (*w)
-    *tok = aud_tokenizer_from_weights(aud_whisper_get_weights(*w), &err);
-  if (!*tok) {
-    g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "%s", err ? err : path);
-    free(err);
-    aud_whisper_free(*w);
-    *w = NULL;
-  }
-  g_free(path);
-  return *tok != NULL;
-}
 
 char *
 app_dictation_find_vad_model(const char *path)
@@ -380,7 +360,7 @@ session_begin(HarkDictationController *self, const char *file)
   s->self = g_object_ref(self);
   s->worker = self->worker;
   s->id = ++self->session_id;
-  s->model = g_strdup(self->model && self->model[0] ? self->model : HARK_DICTATION_DEFAULT_MODEL);
+  s->model = g_strdup(self->model && self->model[0] ? self->model : APP_SPEECH_DEFAULT_MODEL);
   s->device = g_strdup(self->device && self->device[0] ? self->device : "auto");
   s->language = g_strdup(self->language);
   s->input = g_strdup(self->input);
@@ -512,7 +492,7 @@ hark_dictation_controller_class_init(HarkDictationControllerClass *klass)
   oc->get_property = hark_dictation_controller_get_property;
   oc->set_property = hark_dictation_controller_set_property;
   GParamFlags rw = G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS;
-  props[PROP_MODEL] = g_param_spec_string("model", NULL, NULL, HARK_DICTATION_DEFAULT_MODEL, rw);
+  props[PROP_MODEL] = g_param_spec_string("model", NULL, NULL, APP_SPEECH_DEFAULT_MODEL, rw);
   props[PROP_DEVICE] = g_param_spec_string("device", NULL, NULL, "auto", rw);
   props[PROP_LANGUAGE] = g_param_spec_string("language", NULL, NULL, NULL, rw);
   props[PROP_INPUT] = g_param_spec_string("input", NULL, NULL, NULL, rw);
@@ -537,5 +517,5 @@ static void
 hark_dictation_controller_init(HarkDictationController *self)
 {
   self->device = g_strdup("auto");
-  self->model = g_strdup(HARK_DICTATION_DEFAULT_MODEL);
+  self->model = g_strdup(APP_SPEECH_DEFAULT_MODEL);
 }

@@ -30,9 +30,6 @@ G_BEGIN_DECLS
 #define HARK_TYPE_DICTATION_CONTROLLER (hark_dictation_controller_get_type())
 G_DECLARE_FINAL_TYPE(HarkDictationController, hark_dictation_controller, HARK, DICTATION_CONTROLLER, GObject)
 
-/* The speech model when neither the caller nor the settings name one. */
-#define HARK_DICTATION_DEFAULT_MODEL "whisper-base"
-
 /* NULL with an error when the worker thread cannot be started. */
 HarkDictationController *hark_dictation_controller_new(GError **error);
 
@@ -69,11 +66,6 @@ void hark_dictation_controller_stop(HarkDictationController *self);
  * error when the sound system cannot be asked. Any thread; PortAudio
  * probes the devices, which can take a moment. */
 GPtrArray *app_dictation_list_inputs(GError **error);
-
-/* The Whisper model `model` (catalog name or path; NULL: whisper-base) with
- * its tokenizer, opened with wp. FALSE with an error (*w and *tok NULL). Any thread. */
-gboolean app_whisper_open(const char *model, const aud_whisper_params *wp, aud_whisper **w, aud_tokenizer **tok,
-                          GError **error);
 
 /* The Silero VAD file for dictation: `path` when given (not NULL or ""),
  * else $HARK_VAD_MODEL, else ggml-silero-vad.bin in Hark's models folder

@@ -432,15 +432,51 @@ touch_conversation(app_history *h, gint64 conversation_id, gint64 now, GError **
   return sqlite3_changes(h->db) ? TRUE : not_found(error, "conversation", conversation_id);
 }
 
-gint64
-app_history_add_message(app_history *h, gint64 conversation_id, const char *role, const char *text,
-                        gboolean stopped, const char *const *attachments, GError **error)
+/* Segments must be intervals; APP_HISTORY_ERROR_INVALID names the first that is not. */
+static gboolean
+check_segments(const app_segment *segments, guint n, GError **error)
+{
+  for (guint i = 0; i < n; i++) {
+    if (!(segments[i].start >= 0 && segments[i].end >= segments[i].start)) {
+      g_set_error(error, APP_HISTORY_ERROR, APP_HISTORY_ERROR_INVALID,
+                  "segment %u: times %.3f to %.3f s are not an interval", i, segments[i].start, segments[i].end);
+      return FALSE;
+    }
+  }
+  return TRUE;
+}
+
+/* Inside a transaction. */
+static gboolean
+insert_segments(app_history *h, gint64 message_id, const app_segment *segments, guint n, GError **error)
+{
+  for (guint i = 0; i < n; i++) {
+    sqlite3_stmt *st = prepare(h, "INSERT INTO segments (message_id, start_s, end_s, text) VALUES (?, ?, ?, ?)",
+                               error);
+    if (!st)
+      return FALSE;
+    sqlite3_bind_int64(st, 1, message_id);
+    sqlite3_bind_double(st, 2, segments[i].start);
+    sqlite3_bind_double(st, 3, segments[i].end);
+    sqlite3_bind_text(st, 4, segments[i].text ? segments[i].text : "", -1, SQLITE_TRANSIENT);
+    if (!step_done(h, st, error))
+      return FALSE;
+  }
+  return TRUE;
+}
+
+/* A message with its attachments and segments, in one transaction. */
+static gint64
+insert_message(app_history *h, gint64 conversation_id, const char *role, const char *text, gboolean stopped,
+               const char *const *attachments, const app_segment *segments, guint n_segments, GError **error)
 {
   if (g_strcmp0(role, "user") && g_strcmp0(role, "assistant")) {
     g_set_error(error, APP_HISTORY_ERROR, APP_HISTORY_ERROR_INVALID, "unknown message role '%s'",
                 role ? role : "(null)");
     return 0;
   }
+  if (!check_segments(segments, n_segments, error))
+    return 0;
   gint64 now = g_get_real_time();
   if (!exec(h, "BEGIN IMMEDIATE", error))
     return 0;
@@ -471,12 +507,36 @@ app_history_add_message(app_history *h, gint64 conversation_id, const char *role
     if (!step_done(h, st, error))
       goto fail;
   }
+  if (!insert_segments(h, id, segments, n_segments, error))
+    goto fail;
   if (!exec(h, "COMMIT", error))
     goto fail;
   return id;
 fail:
   sqlite3_exec(h->db, "ROLLBACK", NULL, NULL, NULL);
   return 0;
+}
+
+gint64
+app_history_add_message(app_history *h, gint64 conversation_id, const char *role, const char *text,
+                        gboolean stopped, const char *const *attachments, GError **error)
+{
+  return insert_message(h, conversation_id, role, text, stopped, attachments, NULL, 0, error);
+}
+
+gint64
+app_history_add_transcript(app_history *h, gint64 conversation_id, const char *file, const char *text,
+                           const app_segment *segments, guint n, GError **error)
+{
+  g_return_val_if_fail(file != NULL, 0);
+  const char *attachments[] = { file, NULL };
+  return insert_message(h, conversation_id, "assistant", text, FALSE, attachments, segments, n, error);
+}
+
+gboolean
+app_message_is_transcript(const app_message *m)
+{
+  return !g_strcmp0(m->role, "assistant") && m->attachments->len > 0;
 }
 
 gboolean
@@ -633,13 +693,8 @@ app_history_search(app_history *h, const char *query, guint limit, GError **erro
 gboolean
 app_history_set_segments(app_history *h, gint64 message_id, const app_segment *segments, guint n, GError **error)
 {
-  for (guint i = 0; i < n; i++) {
-    if (!(segments[i].start >= 0 && segments[i].end >= segments[i].start)) {
-      g_set_error(error, APP_HISTORY_ERROR, APP_HISTORY_ERROR_INVALID,
-                  "segment %u: times %.3f to %.3f s are not an interval", i, segments[i].start, segments[i].end);
-      return FALSE;
-    }
-  }
+  if (!check_segments(segments, n, error))
+    return FALSE;
   if (!exec(h, "BEGIN IMMEDIATE", error))
     return FALSE;
   sqlite3_stmt *st = prepare(h, "SELECT 1 FROM messages WHERE id = ?", error);
@@ -658,18 +713,8 @@ app_history_set_segments(app_history *h, gint64 message_id, const app_segment *s
   if (!(st = prepare(h, "DELETE FROM segments WHERE message_id = ?", error)))
     goto fail;
   sqlite3_bind_int64(st, 1, message_id);
-  if (!step_done(h, st, error))
+  if (!step_done(h, st, error) || !insert_segments(h, message_id, segments, n, error))
     goto fail;
-  for (guint i = 0; i < n; i++) {
-    if (!(st = prepare(h, "INSERT INTO segments (message_id, start_s, end_s, text) VALUES (?, ?, ?, ?)", error)))
-      goto fail;
-    sqlite3_bind_int64(st, 1, message_id);
-    sqlite3_bind_double(st, 2, segments[i].start);
-    sqlite3_bind_double(st, 3, segments[i].end);
-    sqlite3_bind_text(st, 4, segments[i].text ? segments[i].text : "", -1, SQLITE_TRANSIENT);
-    if (!step_done(h, st, error))
-      goto fail;
-  }
   if (exec(h, "COMMIT", error))
     return TRUE;
 fail:

@@ -115,6 +115,15 @@ GPtrArray *app_history_messages(app_history *h, gint64 conversation_id, GError *
  * segment that ends before it starts (nothing is written then). */
 gboolean app_history_set_segments(app_history *h, gint64 message_id, const app_segment *segments, guint n,
                                   GError **error);
+/* A file's transcript as an assistant message: its text, the file as the
+ * attachment (path and sha256 now) and its timed segments (may be 0), in one
+ * transaction. The message id, or 0 (APP_HISTORY_ERROR_INVALID for a segment
+ * that ends before it starts: nothing is written then). */
+gint64 app_history_add_transcript(app_history *h, gint64 conversation_id, const char *file, const char *text,
+                                  const app_segment *segments, guint n, GError **error);
+/* Whether m is a file's transcript: an assistant message with an attachment
+ * (replies have none; images are the user's). */
+gboolean app_message_is_transcript(const app_message *m);
 /* Its segments by start time: app_segment*; deleted with the message. */
 GPtrArray *app_history_segments(app_history *h, gint64 message_id, GError **error);
 

@@ -10,6 +10,7 @@
 
 #include "app-cli.h"
 #include "app-models.h"
+#include "app-transcribe.h"
 #include "aud-tokenizer.h"
 #include "aud-transcribe.h"
 #include "aud-whisper.h"
@@ -65,21 +66,6 @@ on_warning(const char *message, void *user_data)
 {
   clear_progress(user_data);
   fprintf(stderr, "hark transcribe: warning: %s\n", message);
-}
-
-/* talk.mp3 + "srt" -> DIR/talk.srt (DIR = out_dir or the input's folder). */
-static char *
-output_path(const char *input, const char *out_dir, const char *ext)
-{
-  char *base = g_path_get_basename(input);
-  char *dot = strrchr(base, '.');
-  if (dot && dot != base)
-    *dot = '\0';
-  char *dir = out_dir ? g_strdup(out_dir) : g_path_get_dirname(input);
-  char *name = g_strdup_printf("%s.%s", base, ext);
-  char *path = g_build_filename(dir, name, NULL);
-  g_free(base), g_free(dir), g_free(name);
-  return path;
 }
 
 int
@@ -189,7 +175,7 @@ app_cli_transcribe(int argc, char **argv)
     }
     double el = app_cli_now() - st.t0;
     for (int k = 0; k < n_fmts; k++) {
-      char *path = output_path(argv[i], out_dir, aud_transcript_format_ext(fmts[k]));
+      char *path = app_transcript_output_path(argv[i], out_dir, aud_transcript_format_ext(fmts[k]));
       char *serr = NULL;
       if (aud_transcript_save(&tr, fmts[k], path, &serr) != 0) {
         fprintf(stderr, "hark transcribe: cannot write %s\n", serr ? serr : path);

@@ -656,6 +656,44 @@ test_install(void)
   g_free(path), g_free(dir), g_free(catalog), g_free(pip), g_free(quoted), g_free(pip_cmd), g_free(wheels), g_free(log);
 }
 
+/* A transcript (an assistant message with its audio file attached) is text
+ * to the chat model, not an image; and it is never generated again. */
+static void
+test_transcript(void)
+{
+  char *path;
+  app_history *h;
+  HarkChatController *c;
+  ctx x;
+  gint64 conv = setup(&path, &h, &c, &x);
+  GError *error = NULL;
+  char *audio = g_test_build_filename(G_TEST_DIST, "data", "audio", "sig-16k-mono-s16.wav", NULL);
+  app_segment seg = { 0.0, 1.0, " Hello from the meeting." };
+  g_assert_cmpint(app_history_add_transcript(h, conv, audio, "Hello from the meeting.", &seg, 1, &error), >, 0);
+  g_assert_no_error(error);
+
+  /* Nothing to regenerate: the transcript is not a reply. */
+  g_clear_object(&x.result);
+  hark_chat_controller_regenerate_async(c, conv, NULL, got_result, &x);
+  if (!x.result)
+    g_main_loop_run(x.loop);
+  g_assert_cmpint(hark_chat_controller_regenerate_finish(c, x.result, NULL, &error), ==, 0);
+  g_assert_error(error, APP_HISTORY_ERROR, APP_HISTORY_ERROR_INVALID);
+  g_clear_error(&error);
+
+  send(c, &x, conv, "Summarize it.", NULL, NULL, &error);
+  g_assert_no_error(error);
+  const char *hist[] = { "assistant", "Hello from the meeting.", NULL };
+  char *want = engine_reply(hist, "Summarize it.");
+  /* The chat model's greedy reply (the vision model, not installed here, would
+   * have failed), up to where the shorter of the two contexts ends. */
+  g_assert_cmpuint(x.streamed->len, >, 0);
+  gsize n = MIN(x.streamed->len, strlen(want));
+  g_assert_cmpint(strncmp(x.streamed->str, want, n), ==, 0);
+  g_free(want), g_free(audio);
+  teardown(path, h, c, &x);
+}
+
 static void
 test_title(void)
 {
@@ -686,6 +724,7 @@ main(int argc, char **argv)
   g_test_add_func("/app/chat/model-errors", test_model_errors);
   g_test_add_func("/app/chat/images", test_images);
   g_test_add_func("/app/chat/install", test_install);
+  g_test_add_func("/app/chat/transcript", test_transcript);
   g_test_add_func("/app/chat/title", test_title);
   int rc = g_test_run();
   test_remove_tree(tmp_home);

@@ -329,6 +329,59 @@ test_segments(void)
   g_free(dir);
 }
 
+/* A transcript: text, the audio file by path and hash, and its segments, in
+ * one write; a bad segment writes nothing. */
+static void
+test_transcript(void)
+{
+  char *dir = temp_dir();
+  char *path = g_build_filename(dir, "history.sqlite3", NULL);
+  char *audio = g_build_filename(dir, "talk.wav", NULL);
+  GError *error = NULL;
+  g_assert_true(g_file_set_contents(audio, "RIFF not really audio", -1, &error));
+  app_history *h = open_ok(path);
+  gint64 c = app_history_new_conversation(h, "talk.wav", &error);
+  app_segment bad[] = { { 1.0, 3.0, " fine" }, { 5.0, 4.0, " backwards" } };
+  g_assert_cmpint(app_history_add_transcript(h, c, audio, "fine backwards", bad, 2, &error), ==, 0);
+  g_assert_error(error, APP_HISTORY_ERROR, APP_HISTORY_ERROR_INVALID);
+  g_clear_error(&error);
+  GPtrArray *msgs = app_history_messages(h, c, &error);
+  g_assert_cmpuint(msgs->len, ==, 0);
+  g_ptr_array_unref(msgs);
+
+  gint64 q = app_history_add_message(h, c, "user", "What is this?", FALSE, NULL, &error);
+  app_segment segs[] = { { 0.0, 1.5, " Hello" }, { 1.5, 2.0, " there." } };
+  gint64 t = app_history_add_transcript(h, c, audio, "Hello there.", segs, 2, &error);
+  g_assert_no_error(error);
+  g_assert_cmpint(t, >, q);
+  app_history_free(h);
+
+  h = open_ok(path);
+  msgs = app_history_messages(h, c, &error);
+  g_assert_cmpuint(msgs->len, ==, 2);
+  app_message *m = msgs->pdata[1];
+  g_assert_false(app_message_is_transcript(msgs->pdata[0]));
+  g_assert_true(app_message_is_transcript(m));
+  g_assert_cmpstr(m->role, ==, "assistant");
+  g_assert_cmpstr(m->text, ==, "Hello there.");
+  g_assert_cmpuint(m->attachments->len, ==, 1);
+  app_attachment *a = m->attachments->pdata[0];
+  g_assert_cmpstr(a->path, ==, audio);
+  char *sum = g_compute_checksum_for_string(G_CHECKSUM_SHA256, "RIFF not really audio", -1);
+  g_assert_cmpstr(a->sha256, ==, sum);
+  g_free(sum);
+  GPtrArray *got = app_history_segments(h, m->id, &error);
+  g_assert_cmpuint(got->len, ==, 2);
+  g_assert_cmpfloat(((app_segment *)got->pdata[1])->start, ==, 1.5);
+  g_assert_cmpstr(((app_segment *)got->pdata[1])->text, ==, " there.");
+  g_ptr_array_unref(got);
+  g_ptr_array_unref(msgs);
+  app_history_free(h);
+  g_free(audio), g_free(path);
+  test_remove_tree(dir);
+  g_free(dir);
+}
+
 static void
 test_newer_schema(void)
 {
@@ -379,6 +432,7 @@ main(int argc, char **argv)
   g_test_add_func("/app/history/delete-and-search", test_delete_and_search);
   g_test_add_func("/app/history/corrupt-file", test_corrupt_file);
   g_test_add_func("/app/history/segments", test_segments);
+  g_test_add_func("/app/history/transcript", test_transcript);
   g_test_add_func("/app/history/newer-schema", test_newer_schema);
   g_test_add_func("/app/history/default-path", test_default_path);
   return g_test_run();

@@ -1,7 +1,9 @@
 /* test-ui-window.c: the window under a real display (Xvfb in the test run)
  * with the tests' small random chat model: screenshot, the empty chat, a
- * message and its streamed reply, Stop, search and delete, and a process
- * killed while it writes a reply whose history is intact when it starts again. */
+ * message and its streamed reply, Stop, search and delete, a process killed
+ * while it writes a reply whose history is intact when it starts again; and
+ * the jobs: a dropped audio file transcribed, exported and restored, bad
+ * files, a folder of photos captioned, a caption job cancelled midway. */
 #include "hark-config.h"
 
 #include <glib/gstdio.h>
@@ -522,6 +524,361 @@ test_gone_while_writing(void)
   g_object_unref(chat);
 }
 
+/* ---- jobs: a dropped audio file, a folder of photos ---- */
+
+/* Drops `path` on the window through its GtkDropTarget, as a file manager does. */
+static void
+drop_file(HarkWindow *win, const char *path)
+{
+  GListModel *controllers = gtk_widget_observe_controllers(GTK_WIDGET(win));
+  GtkDropTarget *target = NULL;
+  for (guint i = 0; i < g_list_model_get_n_items(controllers) && !target; i++) {
+    GObject *c = g_list_model_get_item(controllers, i);
+    if (GTK_IS_DROP_TARGET(c))
+      target = GTK_DROP_TARGET(c);
+    g_object_unref(c);
+  }
+  g_object_unref(controllers);
+  g_assert_nonnull(target);
+  GSList *files = g_slist_append(NULL, g_file_new_for_path(path));
+  GValue value = G_VALUE_INIT;
+  g_value_init(&value, GDK_TYPE_FILE_LIST);
+  g_value_take_boxed(&value, files);
+  gboolean done = FALSE;
+  g_signal_emit_by_name(target, "drop", &value, 10.0, 10.0, &done);
+  g_assert_true(done);
+  g_value_unset(&value);
+}
+
+static void
+wait_jobs(HarkWindow *win)
+{
+  HarkJobController *jobs = hark_window_get_jobs(win);
+  gint64 until = g_get_monotonic_time() + 120 * G_USEC_PER_SEC;
+  while (hark_job_controller_get_n_running(jobs)) {
+    g_assert_cmpint(g_get_monotonic_time(), <, until);
+    g_main_context_iteration(NULL, TRUE);
+  }
+  while (g_main_context_pending(NULL))
+    g_main_context_iteration(NULL, FALSE);
+}
+
+static GtkWidget *
+row_child(HarkJobRow *row, const char *name)
+{
+  GtkWidget *w = GTK_WIDGET(gtk_widget_get_template_child(GTK_WIDGET(row), HARK_TYPE_JOB_ROW, name));
+  g_assert_nonnull(w);
+  return w;
+}
+
+static char *
+sample_audio(void)
+{
+  return g_test_build_filename(G_TEST_DIST, "..", "data", "samples", "hark-intro.flac", NULL);
+}
+
+static void
+test_transcribe_file(void)
+{
+  if (!have_display) {
+    g_test_skip("no display (run under xvfb-run)");
+    return;
+  }
+  HarkWindow *win = shown_window();
+  app_history *h = hark_chat_controller_get_history(hark_window_get_chat(win));
+  char *audio = sample_audio();
+  drop_file(win, audio);
+  /* A job row at once, with its progress and Cancel. */
+  g_assert_cmpuint(hark_window_get_n_messages(win), ==, 1);
+  HarkJobRow *row = hark_window_get_job_row(win, 0);
+  g_assert_nonnull(row);
+  g_assert_true(gtk_widget_get_visible(row_child(row, "cancel_button")));
+  g_assert_false(gtk_widget_get_visible(row_child(row, "export_box")));
+  wait_jobs(win);
+
+  /* Done: the transcript with its export buttons, in a conversation named after the file. */
+  g_assert_cmpuint(hark_window_get_n_messages(win), ==, 1);
+  g_assert_false(gtk_widget_get_visible(row_child(row, "cancel_button")));
+  g_assert_true(gtk_widget_get_visible(row_child(row, "export_box")));
+  gint64 conv = hark_window_get_conversation(win);
+  g_assert_cmpint(conv, >, 0);
+  g_assert_cmpstr(adw_window_title_get_subtitle(ADW_WINDOW_TITLE(child(win, "window_title"))), ==,
+                  "hark-intro.flac");
+  GPtrArray *msgs = stored_messages(win);
+  g_assert_cmpuint(msgs->len, ==, 1);
+  app_message *m = msgs->pdata[0];
+  g_assert_true(app_message_is_transcript(m));
+  g_assert_cmpint(m->id, ==, hark_job_row_get_message_id(row));
+  g_assert_cmpstr(m->text, ==, hark_job_row_get_text(row));
+  GError *error = NULL;
+  GPtrArray *segs = app_history_segments(h, m->id, &error);
+  g_assert_cmpuint(segs->len, >, 0);
+  save_picture(win, "hark-transcript.png");
+
+  /* Export as SRT (what the save dialog does with the chosen file). */
+  char *srt = g_build_filename(tmp_home, "intro.srt", NULL);
+  g_assert_true(hark_job_row_export(row, AUD_FORMAT_SRT, srt, &error));
+  g_assert_no_error(error);
+  char *text = NULL;
+  g_assert_true(g_file_get_contents(srt, &text, NULL, NULL));
+  g_assert_true(g_str_has_prefix(text, "1\n00:00:"));
+  app_segment *last = segs->pdata[segs->len - 1];
+  char *trimmed = g_strstrip(g_strdup(last->text));
+  g_assert_nonnull(strstr(text, trimmed));
+  g_free(trimmed), g_free(text), g_free(srt);
+  g_ptr_array_unref(segs);
+  g_ptr_array_unref(msgs);
+
+  /* Opened again from the history: the same transcript, exportable. */
+  gint64 id = hark_job_row_get_message_id(row);
+  char *shown = g_strdup(hark_job_row_get_text(row));
+  hark_window_open_conversation(win, 0);
+  hark_window_open_conversation(win, conv);
+  HarkJobRow *again = hark_window_get_job_row(win, 0);
+  g_assert_nonnull(again);
+  g_assert_cmpint(hark_job_row_get_message_id(again), ==, id);
+  g_assert_cmpstr(hark_job_row_get_text(again), ==, shown);
+  g_free(shown);
+  g_assert_true(gtk_widget_get_visible(row_child(again, "export_box")));
+
+  /* A question about it goes to the chat model, whose reply is the one offered again. */
+  type_and_send(win, "Summarize this.");
+  wait_idle(win);
+  g_assert_cmpuint(hark_window_get_n_messages(win), ==, 3);
+  g_assert_true(offers_reply(hark_window_get_message(win, 2)));
+
+  /* Deleting the chat a transcription is for stops it; nothing is left of either. */
+  GPtrArray *convs = app_history_list_conversations(h, &error);
+  guint n_convs = convs->len;
+  g_ptr_array_unref(convs);
+  HarkJob *job = g_object_ref(hark_job_row_get_job(hark_window_transcribe(win, audio)));
+  g_assert_true(hark_window_delete_conversation(win, conv, &error));
+  wait_jobs(win);
+  g_assert_true(g_error_matches(hark_job_get_error(job), G_IO_ERROR, G_IO_ERROR_CANCELLED));
+  g_object_unref(job);
+  g_assert_cmpuint(hark_window_get_n_messages(win), ==, 0);
+  convs = app_history_list_conversations(h, &error);
+  g_assert_cmpuint(convs->len, ==, n_convs - 1);
+  g_ptr_array_unref(convs);
+
+  /* The real words, with the real model when there is one. */
+  const char *root = g_getenv("HARK_TEST_MODELS_DIR");
+  char *base = root ? g_build_filename(root, "whisper-base-ct2", NULL) : NULL;
+  if (base && g_file_test(base, G_FILE_TEST_IS_DIR)) {
+    hark_job_controller_set_speech_model(hark_window_get_jobs(win), base);
+    HarkJobRow *real = hark_window_transcribe(win, audio);
+    wait_jobs(win);
+    g_test_message("whisper-base: %s", hark_job_row_get_text(real));
+    char *lower = g_utf8_strdown(hark_job_row_get_text(real), -1);
+    g_assert_nonnull(strstr(lower, "transcribes audio and video files"));
+    g_free(lower);
+  } else {
+    g_test_message("no whisper-base in HARK_TEST_MODELS_DIR: the real words are not checked");
+  }
+  g_free(base), g_free(audio);
+  gtk_window_destroy(GTK_WINDOW(win));
+}
+
+/* Unreadable files and a missing model: a toast, no row left, nothing written. */
+static void
+test_transcribe_errors(void)
+{
+  if (!have_display) {
+    g_test_skip("no display (run under xvfb-run)");
+    return;
+  }
+  HarkWindow *win = shown_window();
+  app_history *h = hark_chat_controller_get_history(hark_window_get_chat(win));
+  GError *error = NULL;
+  GPtrArray *before = app_history_list_conversations(h, &error);
+  char *bad = g_test_build_filename(G_TEST_DIST, "data", "audio", "text.wav", NULL);
+  drop_file(win, bad);
+  g_assert_cmpuint(hark_window_get_n_messages(win), ==, 1);
+  wait_jobs(win);
+  g_assert_cmpuint(hark_window_get_n_messages(win), ==, 0);
+  hark_job_controller_set_speech_model(hark_window_get_jobs(win), "whisper-tiny"); /* not installed here */
+  char *audio = sample_audio();
+  g_assert_true(hark_window_open_file(win, audio));
+  wait_jobs(win);
+  g_assert_cmpuint(hark_window_get_n_messages(win), ==, 0);
+  g_assert_cmpint(hark_window_get_conversation(win), ==, 0);
+  GPtrArray *after = app_history_list_conversations(h, &error);
+  g_assert_cmpuint(after->len, ==, before->len);
+  /* Neither audio, video nor an image: refused. */
+  char *not_media = g_test_build_filename(G_TEST_DIST, "meson.build", NULL);
+  g_assert_false(hark_window_open_file(win, not_media));
+  g_assert_cmpuint(hark_window_get_n_messages(win), ==, 0);
+  g_ptr_array_unref(before);
+  g_ptr_array_unref(after);
+  g_free(bad), g_free(audio), g_free(not_media);
+  gtk_window_destroy(GTK_WINDOW(win));
+}
+
+/* A fresh folder of `n` copies of the test photos. */
+static char *
+photo_folder(const char *name, guint n)
+{
+  static const char *const sources[] = { "pre-hopper.png", "pre-chelsea.png", "pre-coffee.png" };
+  char *dir = g_build_filename(tmp_home, name, NULL);
+  g_assert_cmpint(g_mkdir_with_parents(dir, 0700), ==, 0);
+  for (guint i = 0; i < n; i++) {
+    char *from = g_test_build_filename(G_TEST_DIST, "data", "vision", sources[i % 3], NULL);
+    char *data = NULL;
+    gsize len = 0;
+    g_assert_true(g_file_get_contents(from, &data, &len, NULL));
+    char *to_name = g_strdup_printf("photo%02u.png", i);
+    char *to = g_build_filename(dir, to_name, NULL);
+    g_assert_true(g_file_set_contents(to, data, (gssize)len, NULL));
+    g_free(from), g_free(data), g_free(to_name), g_free(to);
+  }
+  return dir;
+}
+
+static guint
+n_sidecars(const char *dir)
+{
+  guint n = 0;
+  GDir *d = g_dir_open(dir, 0, NULL);
+  const char *name;
+  while ((name = g_dir_read_name(d)))
+    n += g_str_has_suffix(name, ".txt");
+  g_dir_close(d);
+  return n;
+}
+
+/* The dialog that asks for the caption format: answers it with format f. */
+static void
+answer_caption_dialog(HarkWindow *win, guint f)
+{
+  AdwMessageDialog *dialog = NULL;
+  GListModel *tops = gtk_window_get_toplevels();
+  for (guint i = 0; i < g_list_model_get_n_items(tops); i++) {
+    GObject *w = g_list_model_get_item(tops, i);
+    if (ADW_IS_MESSAGE_DIALOG(w) && gtk_widget_get_visible(GTK_WIDGET(w)))
+      dialog = ADW_MESSAGE_DIALOG(w);
+    g_object_unref(w);
+  }
+  g_assert_nonnull(dialog);
+  g_assert_true(gtk_window_get_transient_for(GTK_WINDOW(dialog)) == GTK_WINDOW(win));
+  GtkDropDown *formats = GTK_DROP_DOWN(adw_message_dialog_get_extra_child(dialog));
+  g_assert_cmpuint(g_list_model_get_n_items(gtk_drop_down_get_model(formats)), ==, 4);
+  gtk_drop_down_set_selected(formats, f);
+  adw_message_dialog_response(dialog, "caption");
+  gtk_window_destroy(GTK_WINDOW(dialog));
+}
+
+static void
+test_caption_folder(void)
+{
+  if (!have_display) {
+    g_test_skip("no display (run under xvfb-run)");
+    return;
+  }
+  HarkWindow *win = shown_window();
+  g_object_set(hark_window_get_jobs(win), "caption-max-tokens", 8, NULL);
+  char *dir = photo_folder("three-photos", 3);
+  drop_file(win, dir);
+  answer_caption_dialog(win, APP_CAPTION_TXT);
+  HarkJobRow *row = hark_window_get_job_row(win, 0);
+  g_assert_nonnull(row);
+  wait_jobs(win);
+  g_assert_cmpuint(hark_job_row_get_n_results(row), ==, 3);
+  g_assert_cmpuint(n_sidecars(dir), ==, 3);
+  g_assert_nonnull(strstr(hark_job_row_get_status(row), "3 captioned"));
+  GtkListBox *results = GTK_LIST_BOX(row_child(row, "results"));
+  g_assert_cmpuint(n_rows(GTK_WIDGET(results)), ==, 3);
+  /* Each result's caption is what its sidecar holds. */
+  for (guint i = 0; i < 3; i++) {
+    char *stem = g_strndup(hark_job_row_get_result_image(row, i),
+                           strlen(hark_job_row_get_result_image(row, i)) - strlen(".png"));
+    char *side = g_strconcat(stem, ".txt", NULL), *text = NULL;
+    g_assert_true(g_file_get_contents(side, &text, NULL, NULL));
+    g_assert_cmpstr(g_strstrip(text), ==, hark_job_row_get_result_caption(row, i));
+    g_free(stem), g_free(side), g_free(text);
+  }
+  save_picture(win, "hark-captions.png");
+  /* Clicking a result shows its image with its caption. */
+  g_signal_emit_by_name(results, "row-activated", gtk_list_box_get_row_at_index(results, 1));
+  GtkWindow *viewer = NULL;
+  GListModel *tops = gtk_window_get_toplevels();
+  for (guint i = 0; i < g_list_model_get_n_items(tops); i++) {
+    GObject *w = g_list_model_get_item(tops, i);
+    if (ADW_IS_WINDOW(w) && gtk_window_get_transient_for(GTK_WINDOW(w)) == GTK_WINDOW(win))
+      viewer = GTK_WINDOW(w);
+    g_object_unref(w);
+  }
+  g_assert_nonnull(viewer);
+  char *base = g_path_get_basename(hark_job_row_get_result_image(row, 1));
+  g_assert_cmpstr(gtk_window_get_title(viewer), ==, base);
+  g_free(base);
+  gtk_window_destroy(viewer);
+  /* The menu's Caption Folder… asks for a folder (GTK's own chooser without a portal). */
+  g_assert_true(gtk_widget_activate_action(GTK_WIDGET(win), "win.caption-folder", NULL));
+  GtkWidget *chooser = NULL;
+  for (guint i = 0; i < g_list_model_get_n_items(tops); i++) {
+    GObject *w = g_list_model_get_item(tops, i);
+    if (GTK_IS_FILE_CHOOSER_DIALOG(w))
+      chooser = GTK_WIDGET(w);
+    g_object_unref(w);
+  }
+  g_assert_nonnull(chooser);
+  g_assert_cmpint(gtk_file_chooser_get_action(GTK_FILE_CHOOSER(chooser)), ==, GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER);
+  gtk_dialog_response(GTK_DIALOG(chooser), GTK_RESPONSE_CANCEL);
+
+  /* A folder of anything but photos: said so, nothing left behind. */
+  char *empty = g_build_filename(tmp_home, "no-photos", NULL);
+  g_mkdir_with_parents(empty, 0700);
+  guint n = hark_window_get_n_messages(win);
+  hark_window_caption_folder(win, empty, APP_CAPTION_JSONL);
+  wait_jobs(win);
+  g_assert_cmpuint(hark_window_get_n_messages(win), ==, n);
+  g_free(empty);
+  test_remove_tree(dir);
+  g_free(dir);
+  gtk_window_destroy(GTK_WINDOW(win));
+}
+
+static void
+cancel_at_first_caption(HarkJob *job, const char *image, const char *caption, const char *error, HarkJobRow *row)
+{
+  g_signal_handlers_disconnect_by_func(job, cancel_at_first_caption, row);
+  GtkWidget *cancel = row_child(row, "cancel_button");
+  g_assert_true(gtk_widget_get_visible(cancel));
+  g_signal_emit_by_name(cancel, "clicked");
+}
+
+/* Cancel midway: the job stops, what was written stays, the window goes on. */
+static void
+test_cancel_job(void)
+{
+  if (!have_display) {
+    g_test_skip("no display (run under xvfb-run)");
+    return;
+  }
+  HarkWindow *win = shown_window();
+  g_object_set(hark_window_get_jobs(win), "caption-max-tokens", 8, NULL);
+  char *dir = photo_folder("many-photos", 16);
+  HarkJobRow *row = hark_window_caption_folder(win, dir, APP_CAPTION_TXT);
+  g_signal_connect(hark_job_row_get_job(row), "caption", G_CALLBACK(cancel_at_first_caption), row);
+  wait_jobs(win);
+  guint n = hark_job_row_get_n_results(row);
+  g_test_message("stopped after %u of 16: %s", n, hark_job_row_get_status(row));
+  g_assert_cmpuint(n, >=, 1);
+  g_assert_cmpuint(n, <, 16);
+  g_assert_cmpuint(n_sidecars(dir), ==, n);
+  g_assert_true(g_str_has_prefix(hark_job_row_get_status(row), "Stopped"));
+  g_assert_false(gtk_widget_get_visible(row_child(row, "cancel_button")));
+  g_assert_true(hark_window_get_job_row(win, 0) == row);
+  /* The window still chats. */
+  type_and_send(win, "still there?");
+  wait_idle(win);
+  g_assert_cmpuint(hark_window_get_n_messages(win), ==, 3);
+  g_assert_false(hark_message_row_get_streaming(hark_window_get_message(win, 2)));
+  test_remove_tree(dir);
+  g_free(dir);
+  gtk_window_destroy(GTK_WINDOW(win));
+}
+
 /* ---- a process killed while it writes a reply ---- */
 
 /* The reply streams: say so and hold the main thread, where replies are
@@ -686,6 +1043,10 @@ main(int argc, char **argv)
   char *llava = g_test_build_filename(G_TEST_DIST, "data", "vision", "llm-f32.gguf", NULL);
   g_setenv("HARK_VISION_MODEL", llava, TRUE);
   g_free(llava);
+  /* The tiny random English Whisper of tests/data/whisper. */
+  char *whisper = g_test_build_filename(G_TEST_DIST, "data", "whisper", "tiny-en", NULL);
+  g_setenv("HARK_SPEECH_MODEL", whisper, TRUE);
+  g_free(whisper);
 
   have_display = gtk_init_check();
   if (have_display)
@@ -698,6 +1059,10 @@ main(int argc, char **argv)
   g_test_add_func("/ui/window/model-missing", test_model_missing);
   g_test_add_func("/ui/window/gone-while-writing", test_gone_while_writing);
   g_test_add_func("/ui/window/image-message", test_image_message);
+  g_test_add_func("/ui/window/transcribe-file", test_transcribe_file);
+  g_test_add_func("/ui/window/transcribe-errors", test_transcribe_errors);
+  g_test_add_func("/ui/window/caption-folder", test_caption_folder);
+  g_test_add_func("/ui/window/cancel-job", test_cancel_job);
   g_test_add_func("/ui/window/kill-restart", test_kill_restart);
   int rc = g_test_run();
   test_remove_tree(tmp_home);

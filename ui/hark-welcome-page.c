@@ -10,6 +10,7 @@
 #include "app-dictation.h"
 #include "app-model-manager.h"
 #include "app-settings.h"
+#include "app-transcribe.h"
 
 struct _HarkWelcomePage {
   AdwBin parent_instance;
@@ -52,7 +53,7 @@ chat_model(HarkWelcomePage *self)
 static char *
 speech_model(HarkWelcomePage *self)
 {
-  return model_setting(self, "speech-model", HARK_DICTATION_DEFAULT_MODEL);
+  return model_setting(self, "speech-model", APP_SPEECH_DEFAULT_MODEL);
 }
 
 /* The default models install would fetch: catalog models not installed. */

@@ -8,8 +8,10 @@
 #include <glib/gi18n.h>
 
 #include "app-chat.h"
+#include "app-jobs.h"
 #include "app-models.h"
 #include "app-settings.h"
+#include "hark-job-row.h"
 #include "hark-message-row.h"
 #include "hark-mic-button.h"
 #include "hark-welcome-page.h"
@@ -54,6 +56,10 @@ struct _HarkWindow {
 
   GCancellable *install_cancel;
   AdwToast *install_toast;
+  char *installing; /* the model being installed */
+
+  HarkJobController *jobs;
+  GPtrArray *job_rows; /* HarkJobRow* (refs) of jobs started here and not in the history */
 
   GSourceFunc drawn_cb;
   gpointer drawn_data;
@@ -112,12 +118,15 @@ update_regenerate(HarkWindow *self)
     hark_message_row_set_can_regenerate(HARK_MESSAGE_ROW(c), FALSE);
     last = HARK_MESSAGE_ROW(c);
   }
-  if (last && !self->cancel)
+  /* A transcript (a job row) after it is not a reply to replace. */
+  if (last && GTK_WIDGET(last) == gtk_widget_get_last_child(GTK_WIDGET(self->message_list)) && !self->cancel)
     hark_message_row_set_can_regenerate(last, TRUE);
 }
 
 static void regenerate_cb(HarkWindow *self);
 static void show_attachments(HarkWindow *self);
+static void add_job_row(HarkWindow *self, HarkJobRow *row);
+static void show_job_rows(HarkWindow *self, gint64 conversation);
 
 static HarkMessageRow *
 add_row(HarkWindow *self, const char *role, const char *text)
@@ -131,7 +140,7 @@ add_row(HarkWindow *self, const char *role, const char *text)
 }
 
 static void
-remove_row(HarkWindow *self, HarkMessageRow *row)
+remove_row(HarkWindow *self, gpointer row /* a message or a job row */)
 {
   gtk_list_box_remove(self->message_list, GTK_WIDGET(row));
   self->n_messages--;
@@ -350,6 +359,10 @@ hark_window_open_conversation(HarkWindow *self, gint64 id)
     if (i + 1 == msgs->len && id == self->streaming_conversation && self->regenerating &&
         !g_strcmp0(m->role, "assistant"))
       break;
+    if (app_message_is_transcript(m)) {
+      add_job_row(self, hark_job_row_new_transcript(self->jobs, m));
+      continue;
+    }
     HarkMessageRow *row = add_row(self, m->role, m->text);
     hark_message_row_set_stopped(row, m->stopped);
     if (m->attachments->len) {
@@ -366,6 +379,7 @@ hark_window_open_conversation(HarkWindow *self, gint64 id)
     self->streaming_row = add_row(self, "assistant", self->streaming_text->str);
     hark_message_row_set_streaming(self->streaming_row, TRUE);
   }
+  show_job_rows(self, id);
   update_regenerate(self);
   update_title(self);
   update_buttons(self);
@@ -586,7 +600,7 @@ add_files(HarkWindow *self, GListModel *files)
     GFile *f = g_list_model_get_item(files, i);
     char *path = g_file_get_path(f);
     if (path)
-      hark_window_add_attachment(self, path);
+      hark_window_open_file(self, path);
     g_free(path);
     g_object_unref(f);
   }
@@ -609,6 +623,14 @@ attach_clicked_cb(HarkWindow *self)
   GtkFileChooserNative *dialog = gtk_file_chooser_native_new(_("Attach Images"), GTK_WINDOW(self),
                                                              GTK_FILE_CHOOSER_ACTION_OPEN, _("_Attach"), _("_Cancel"));
   gtk_file_chooser_set_select_multiple(GTK_FILE_CHOOSER(dialog), TRUE);
+  /* Audio and video files are transcribed (hark_window_open_file). */
+  GtkFileFilter *media = gtk_file_filter_new();
+  gtk_file_filter_set_name(media, _("Images, Audio and Video"));
+  gtk_file_filter_add_mime_type(media, "image/*");
+  gtk_file_filter_add_mime_type(media, "audio/*");
+  gtk_file_filter_add_mime_type(media, "video/*");
+  gtk_file_chooser_add_filter(GTK_FILE_CHOOSER(dialog), media);
+  g_object_unref(media);
   GtkFileFilter *filter = gtk_file_filter_new();
   gtk_file_filter_set_name(filter, _("Images"));
   gtk_file_filter_add_mime_type(filter, "image/*");
@@ -709,6 +731,229 @@ composer_key_cb(GtkEventControllerKey *ctl, guint keyval, guint keycode, GdkModi
   return FALSE;
 }
 
+/* ---- jobs: audio and video files, photo folders ---- */
+
+/* The conversation a job row belongs to (0: the new chat it was started in). */
+static gint64
+job_row_conversation(HarkJobRow *row)
+{
+  gint64 *id = g_object_get_data(G_OBJECT(row), "conversation");
+  return id ? *id : 0;
+}
+
+static void
+set_job_row_conversation(HarkJobRow *row, gint64 conversation)
+{
+  g_object_set_data_full(G_OBJECT(row), "conversation", g_memdup2(&conversation, sizeof conversation), g_free);
+}
+
+static void
+add_job_row(HarkWindow *self, HarkJobRow *row)
+{
+  gtk_list_box_append(self->message_list, GTK_WIDGET(row));
+  self->n_messages++;
+  gtk_stack_set_visible_child_name(self->chat_stack, "messages");
+}
+
+/* The rows of the jobs started in `conversation`, after its messages. */
+static void
+show_job_rows(HarkWindow *self, gint64 conversation)
+{
+  for (guint i = 0; i < self->job_rows->len; i++) {
+    HarkJobRow *row = self->job_rows->pdata[i];
+    if (job_row_conversation(row) == conversation && !gtk_widget_get_parent(GTK_WIDGET(row)))
+      add_job_row(self, row);
+  }
+}
+
+static void
+drop_job_row(HarkWindow *self, HarkJobRow *row)
+{
+  if (gtk_widget_get_parent(GTK_WIDGET(row)) == GTK_WIDGET(self->message_list))
+    remove_row(self, row);
+  g_ptr_array_remove(self->job_rows, row);
+}
+
+static void
+job_error_toast(HarkWindow *self, HarkJob *job)
+{
+  const GError *error = hark_job_get_error(job);
+  char *base = g_path_get_basename(hark_job_get_path(job));
+  if (g_error_matches(error, APP_MODELS_ERROR, APP_MODELS_ERROR_NOT_INSTALLED)) {
+    char *title = g_strdup_printf(_("The model %s is not installed"), hark_job_get_model(job));
+    AdwToast *t = adw_toast_new(title);
+    adw_toast_set_button_label(t, _("_Install Model"));
+    adw_toast_set_action_name(t, "win.install-named-model");
+    adw_toast_set_action_target_value(t, g_variant_new_string(hark_job_get_model(job)));
+    adw_toast_set_timeout(t, 0);
+    adw_toast_overlay_add_toast(self->toast_overlay, t);
+    g_free(title);
+  } else if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
+    char *msg = hark_job_get_kind(job) == HARK_JOB_TRANSCRIBE ? g_strdup_printf(_("Stopped transcribing %s"), base)
+                                                              : g_strdup_printf(_("Stopped captioning %s"), base);
+    toast(self, msg);
+    g_free(msg);
+  } else {
+    char *msg = hark_job_get_kind(job) == HARK_JOB_TRANSCRIBE
+                  ? g_strdup_printf(_("%s could not be transcribed: %s"), base, error->message)
+                  : g_strdup_printf(_("The photos in %s could not be captioned: %s"), base, error->message);
+    toast(self, msg);
+    g_free(msg);
+  }
+  g_free(base);
+}
+
+static void
+job_finished_cb(HarkJob *job, HarkWindow *self)
+{
+  if (self->disposed)
+    return;
+  HarkJobRow *row = NULL;
+  for (guint i = 0; i < self->job_rows->len && !row; i++)
+    if (hark_job_row_get_job(self->job_rows->pdata[i]) == job)
+      row = self->job_rows->pdata[i];
+  if (!row)
+    return;
+  const GError *error = hark_job_get_error(job);
+  gboolean shown = gtk_widget_get_parent(GTK_WIDGET(row)) == GTK_WIDGET(self->message_list);
+  if (hark_job_get_kind(job) == HARK_JOB_TRANSCRIBE && !error) {
+    /* The new chat it was started in is now the transcript's conversation;
+     * the history shows the transcript from now on. */
+    if (shown && job_row_conversation(row) == 0 && self->conversation == 0) {
+      self->conversation = hark_job_get_conversation(job);
+      update_title(self);
+      select_current(self);
+    }
+    g_ptr_array_remove(self->job_rows, row);
+  } else if (error && (hark_job_get_kind(job) == HARK_JOB_TRANSCRIBE || !hark_job_row_get_n_results(row))) {
+    /* Nothing to show: say why instead. */
+    job_error_toast(self, job);
+    drop_job_row(self, row);
+  }
+  update_regenerate(self);
+  update_buttons(self);
+}
+
+static HarkJobRow *
+track_job(HarkWindow *self, HarkJob *job /* taken */)
+{
+  HarkJobRow *row = g_object_ref_sink(hark_job_row_new(self->jobs, job));
+  set_job_row_conversation(row, self->conversation);
+  g_ptr_array_add(self->job_rows, row);
+  g_signal_connect_object(job, "finished", G_CALLBACK(job_finished_cb), self, 0);
+  add_job_row(self, row);
+  update_regenerate(self);
+  scroll_to_end(self);
+  g_object_unref(job);
+  return row;
+}
+
+HarkJobRow *
+hark_window_transcribe(HarkWindow *self, const char *path)
+{
+  g_return_val_if_fail(HARK_IS_WINDOW(self), NULL);
+  return track_job(self, hark_job_controller_transcribe(self->jobs, self->conversation, path));
+}
+
+HarkJobRow *
+hark_window_caption_folder(HarkWindow *self, const char *folder, app_caption_format format)
+{
+  g_return_val_if_fail(HARK_IS_WINDOW(self), NULL);
+  return track_job(self, hark_job_controller_caption(self->jobs, folder, format));
+}
+
+/* The output formats in app_caption_format's order. */
+static const char *const caption_format_labels[] = {
+  N_("Text files beside the photos"),
+  N_("One JSON Lines file (captions.jsonl)"),
+  N_("One CSV table (captions.csv)"),
+  N_("XMP sidecars, for photo managers"),
+};
+
+static void
+caption_response_cb(AdwMessageDialog *dialog, const char *response, HarkWindow *self)
+{
+  if (g_strcmp0(response, "caption"))
+    return;
+  guint f = gtk_drop_down_get_selected(g_object_get_data(G_OBJECT(dialog), "formats"));
+  if (self->settings)
+    g_settings_set_string(self->settings, "caption-format", app_caption_format_name(f));
+  hark_window_caption_folder(self, g_object_get_data(G_OBJECT(dialog), "folder"), f);
+}
+
+/* Asks for the output format, then captions the folder. */
+static void
+ask_caption_format(HarkWindow *self, const char *folder)
+{
+  char *base = g_path_get_basename(folder);
+  char *heading = g_strdup_printf(_("Caption the Photos in “%s”?"), base);
+  GtkWidget *dialog = adw_message_dialog_new(GTK_WINDOW(self), heading,
+                                             _("The image model describes each photo. Captions are saved as they "
+                                               "are made; photos that have one already are skipped."));
+  g_free(heading), g_free(base);
+  adw_message_dialog_add_responses(ADW_MESSAGE_DIALOG(dialog), "cancel", _("_Cancel"), "caption", _("C_aption"),
+                                   NULL);
+  adw_message_dialog_set_response_appearance(ADW_MESSAGE_DIALOG(dialog), "caption", ADW_RESPONSE_SUGGESTED);
+  adw_message_dialog_set_default_response(ADW_MESSAGE_DIALOG(dialog), "caption");
+  adw_message_dialog_set_close_response(ADW_MESSAGE_DIALOG(dialog), "cancel");
+  GtkStringList *labels = gtk_string_list_new(NULL);
+  for (guint i = 0; i < G_N_ELEMENTS(caption_format_labels); i++)
+    gtk_string_list_append(labels, _(caption_format_labels[i]));
+  GtkWidget *formats = gtk_drop_down_new(G_LIST_MODEL(labels), NULL);
+  char *saved = self->settings ? g_settings_get_string(self->settings, "caption-format") : NULL;
+  gtk_drop_down_set_selected(GTK_DROP_DOWN(formats), (guint)MAX(0, app_caption_format_from_name(saved)));
+  g_free(saved);
+  gtk_accessible_update_property(GTK_ACCESSIBLE(formats), GTK_ACCESSIBLE_PROPERTY_LABEL, _("Save the captions as"),
+                                 -1);
+  adw_message_dialog_set_extra_child(ADW_MESSAGE_DIALOG(dialog), formats);
+  g_object_set_data(G_OBJECT(dialog), "formats", formats);
+  g_object_set_data_full(G_OBJECT(dialog), "folder", g_strdup(folder), g_free);
+  g_signal_connect(dialog, "response", G_CALLBACK(caption_response_cb), self);
+  gtk_window_present(GTK_WINDOW(dialog));
+}
+
+static void
+folder_chosen_cb(GtkNativeDialog *dialog, int response, HarkWindow *self)
+{
+  if (response == GTK_RESPONSE_ACCEPT) {
+    GFile *folder = gtk_file_chooser_get_file(GTK_FILE_CHOOSER(dialog));
+    char *path = g_file_get_path(folder);
+    if (path)
+      ask_caption_format(self, path);
+    g_free(path);
+    g_object_unref(folder);
+  }
+  g_object_unref(dialog);
+}
+
+static void
+caption_folder_action(GtkWidget *widget, const char *name, GVariant *param)
+{
+  GtkFileChooserNative *dialog = gtk_file_chooser_native_new(_("Caption Folder"), GTK_WINDOW(widget),
+                                                             GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER, _("_Select"),
+                                                             _("_Cancel"));
+  g_signal_connect(dialog, "response", G_CALLBACK(folder_chosen_cb), widget);
+  gtk_native_dialog_show(GTK_NATIVE_DIALOG(dialog));
+}
+
+gboolean
+hark_window_open_file(HarkWindow *self, const char *path)
+{
+  g_return_val_if_fail(HARK_IS_WINDOW(self), FALSE);
+  if (g_file_test(path, G_FILE_TEST_IS_DIR)) {
+    ask_caption_format(self, path);
+    return TRUE;
+  }
+  char *type = g_content_type_guess(path, NULL, 0, NULL);
+  gboolean media = g_content_type_is_mime_type(type, "audio/*") || g_content_type_is_mime_type(type, "video/*");
+  g_free(type);
+  if (media) {
+    hark_window_transcribe(self, path);
+    return TRUE;
+  }
+  return hark_window_add_attachment(self, path);
+}
+
 /* ---- actions ---- */
 
 static void
@@ -726,6 +971,11 @@ hark_window_delete_conversation(HarkWindow *self, gint64 id, GError **error)
   g_return_val_if_fail(HARK_IS_WINDOW(self), FALSE);
   if (id == self->streaming_conversation && self->cancel)
     g_cancellable_cancel(self->cancel);
+  for (guint i = 0; i < self->job_rows->len; i++) {
+    HarkJob *job = hark_job_row_get_job(self->job_rows->pdata[i]);
+    if (hark_job_get_kind(job) == HARK_JOB_TRANSCRIBE && hark_job_get_conversation(job) == id)
+      hark_job_cancel(job); /* its transcript has nowhere to go */
+  }
   if (!app_history_delete_conversation(self->history, id, error))
     return FALSE;
   if (id == self->conversation)
@@ -784,8 +1034,7 @@ install_progress_cb(HarkChatController *chat, double fraction, const char *file,
 {
   if (!self->install_toast)
     return;
-  char *title = g_strdup_printf(_("Installing %s… %d%%"), hark_chat_controller_get_missing_model(chat),
-                                (int)(fraction * 100 + 0.5));
+  char *title = g_strdup_printf(_("Installing %s… %d%%"), self->installing, (int)(fraction * 100 + 0.5));
   adw_toast_set_title(self->install_toast, title);
   g_free(title);
 }
@@ -832,12 +1081,16 @@ install_toast_dismissed_cb(AdwToast *t, HarkWindow *self)
     g_cancellable_cancel(self->install_cancel);
 }
 
+/* win.install-model: the model a reply found missing; win.install-named-model: the one named. */
 static void
 install_model_action(GtkWidget *widget, const char *name, GVariant *param)
 {
   HarkWindow *self = HARK_WINDOW(widget);
   if (self->install_cancel)
     return;
+  g_free(self->installing);
+  self->installing = g_strdup(param ? g_variant_get_string(param, NULL)
+                                    : hark_chat_controller_get_missing_model(self->chat));
   self->install_cancel = g_cancellable_new();
   self->install_toast = g_object_ref(adw_toast_new(_("Installing the model…")));
   adw_toast_set_timeout(self->install_toast, 0);
@@ -845,8 +1098,8 @@ install_model_action(GtkWidget *widget, const char *name, GVariant *param)
   g_signal_connect(self->install_toast, "dismissed", G_CALLBACK(install_toast_dismissed_cb), self);
   adw_toast_overlay_add_toast(self->toast_overlay, g_object_ref(self->install_toast));
   gtk_widget_action_set_enabled(widget, "win.install-model", FALSE);
-  hark_chat_controller_install_model_async(self->chat, hark_chat_controller_get_missing_model(self->chat),
-                                           self->install_cancel, install_done_cb, g_object_ref(self));
+  hark_chat_controller_install_model_async(self->chat, self->installing, self->install_cancel, install_done_cb,
+                                           g_object_ref(self));
 }
 
 /* ---- drawing (screenshots) ---- */
@@ -945,6 +1198,21 @@ hark_window_get_message(HarkWindow *self, guint i)
   return row && HARK_IS_MESSAGE_ROW(row) ? HARK_MESSAGE_ROW(row) : NULL;
 }
 
+HarkJobRow *
+hark_window_get_job_row(HarkWindow *self, guint i)
+{
+  g_return_val_if_fail(HARK_IS_WINDOW(self), NULL);
+  GtkListBoxRow *row = gtk_list_box_get_row_at_index(self->message_list, (int)i);
+  return row && HARK_IS_JOB_ROW(row) ? HARK_JOB_ROW(row) : NULL;
+}
+
+HarkJobController *
+hark_window_get_jobs(HarkWindow *self)
+{
+  g_return_val_if_fail(HARK_IS_WINDOW(self), NULL);
+  return self->jobs;
+}
+
 HarkChatController *
 hark_window_get_chat(HarkWindow *self)
 {
@@ -990,6 +1258,10 @@ hark_window_dispose(GObject *object)
     g_cancellable_cancel(self->install_cancel);
   if (self->chat)
     g_signal_handlers_disconnect_by_data(self->chat, self);
+  if (self->jobs) {
+    g_signal_handlers_disconnect_by_data(self->jobs, self);
+    hark_job_controller_shutdown(self->jobs); /* cancels the jobs; nothing is written after */
+  }
   g_clear_object(&self->settings);
   gtk_widget_dispose_template(GTK_WIDGET(self), HARK_TYPE_WINDOW);
   G_OBJECT_CLASS(hark_window_parent_class)->dispose(object);
@@ -1001,6 +1273,9 @@ hark_window_finalize(GObject *object)
   HarkWindow *self = HARK_WINDOW(object);
   /* Pending replies hold a reference to the window, so none is running now. */
   g_clear_object(&self->chat);
+  g_clear_object(&self->jobs);
+  g_ptr_array_unref(self->job_rows);
+  g_free(self->installing);
   g_clear_object(&self->install_toast);
   g_clear_pointer(&self->history, app_history_free);
   g_string_free(self->streaming_text, TRUE);
@@ -1043,11 +1318,14 @@ hark_window_class_init(HarkWindowClass *klass)
   gtk_widget_class_install_action(widget_class, "win.delete-conversation", "x", delete_chat_action);
   gtk_widget_class_install_action(widget_class, "win.search", NULL, search_action);
   gtk_widget_class_install_action(widget_class, "win.install-model", NULL, install_model_action);
+  gtk_widget_class_install_action(widget_class, "win.install-named-model", "s", install_model_action);
+  gtk_widget_class_install_action(widget_class, "win.caption-folder", NULL, caption_folder_action);
   gtk_widget_class_add_binding_action(widget_class, GDK_KEY_n, GDK_CONTROL_MASK, "win.new-chat", NULL);
   gtk_widget_class_add_binding_action(widget_class, GDK_KEY_f, GDK_CONTROL_MASK, "win.search", NULL);
   g_type_ensure(HARK_TYPE_MESSAGE_ROW);
   g_type_ensure(HARK_TYPE_MIC_BUTTON);
   g_type_ensure(HARK_TYPE_WELCOME_PAGE);
+  g_type_ensure(HARK_TYPE_JOB_ROW);
 }
 
 static void
@@ -1056,6 +1334,7 @@ hark_window_init(HarkWindow *self)
   gtk_widget_init_template(GTK_WIDGET(self));
   self->streaming_text = g_string_new(NULL);
   self->attachments = g_ptr_array_new_with_free_func(g_free);
+  self->job_rows = g_ptr_array_new_with_free_func(g_object_unref);
   GtkDropTarget *drop = gtk_drop_target_new(GDK_TYPE_FILE_LIST, GDK_ACTION_COPY);
   g_signal_connect(drop, "drop", G_CALLBACK(drop_cb), self);
   gtk_widget_add_controller(GTK_WIDGET(self), GTK_EVENT_CONTROLLER(drop));
@@ -1077,6 +1356,8 @@ hark_window_init(HarkWindow *self)
   g_signal_connect(self->chat, "history-changed", G_CALLBACK(history_changed_cb), self);
   g_signal_connect(self->chat, "notice", G_CALLBACK(notice_cb), self);
   g_signal_connect(self->chat, "install-progress", G_CALLBACK(install_progress_cb), self);
+  self->jobs = hark_job_controller_new(self->history, &error);
+  g_signal_connect(self->jobs, "history-changed", G_CALLBACK(history_changed_cb), self);
 
   self->settings = app_settings_new();
   if (self->settings) {
@@ -1085,8 +1366,12 @@ hark_window_init(HarkWindow *self)
     g_settings_bind(self->settings, "window-maximized", self, "maximized", G_SETTINGS_BIND_DEFAULT);
     if (!g_getenv("HARK_CHAT_MODEL"))
       g_settings_bind(self->settings, "chat-model", self->chat, "model", G_SETTINGS_BIND_GET);
-    if (!g_getenv("HARK_VISION_MODEL"))
+    if (!g_getenv("HARK_VISION_MODEL")) {
       g_settings_bind(self->settings, "vision-model", self->chat, "vision-model", G_SETTINGS_BIND_GET);
+      g_settings_bind(self->settings, "vision-model", self->jobs, "vision-model", G_SETTINGS_BIND_GET);
+    }
+    if (!g_getenv("HARK_SPEECH_MODEL"))
+      g_settings_bind(self->settings, "speech-model", self->jobs, "speech-model", G_SETTINGS_BIND_GET);
     g_settings_bind(self->settings, "chat-system-prompt", self->chat, "system-prompt", G_SETTINGS_BIND_GET);
     g_settings_bind(self->settings, "chat-temperature", self->chat, "temperature", G_SETTINGS_BIND_GET);
     g_settings_bind(self->settings, "chat-max-tokens", self->chat, "n-predict", G_SETTINGS_BIND_GET);
@@ -1096,8 +1381,12 @@ hark_window_init(HarkWindow *self)
   /* Tests and people trying a model point the window at it without settings. */
   if (g_getenv("HARK_CHAT_MODEL"))
     hark_chat_controller_set_model(self->chat, g_getenv("HARK_CHAT_MODEL"));
-  if (g_getenv("HARK_VISION_MODEL"))
+  if (g_getenv("HARK_VISION_MODEL")) {
     hark_chat_controller_set_vision_model(self->chat, g_getenv("HARK_VISION_MODEL"));
+    hark_job_controller_set_vision_model(self->jobs, g_getenv("HARK_VISION_MODEL"));
+  }
+  if (g_getenv("HARK_SPEECH_MODEL"))
+    hark_job_controller_set_speech_model(self->jobs, g_getenv("HARK_SPEECH_MODEL"));
 
   hark_mic_button_add_shortcuts(self->mic_button, GTK_WIDGET(self));
   g_signal_connect_swapped(self->welcome_page, "notify::needed", G_CALLBACK(show_page), self);

@@ -4,6 +4,8 @@
 #include <adwaita.h>
 
 #include "app-chat.h"
+#include "app-jobs.h"
+#include "hark-job-row.h"
 #include "hark-message-row.h"
 
 G_BEGIN_DECLS
@@ -27,9 +29,22 @@ gboolean hark_window_delete_conversation(HarkWindow *self, gint64 id, GError **e
  * FALSE, with a toast, for a file that is not an image. */
 gboolean hark_window_add_attachment(HarkWindow *self, const char *path);
 
-/* Messages shown in the chat view, the one being written included. */
+/* What dropping a file or folder does: a folder asks for the caption format
+ * and captions its photos; an audio or video file (by its content type) is
+ * transcribed into the chat shown; an image is attached to the next message.
+ * FALSE, with a toast, for anything else. The speech model is
+ * $HARK_SPEECH_MODEL when set, else the speech-model setting. */
+gboolean hark_window_open_file(HarkWindow *self, const char *path);
+/* Starts a transcription or a caption job shown in the chat view; its row. */
+HarkJobRow *hark_window_transcribe(HarkWindow *self, const char *path);
+HarkJobRow *hark_window_caption_folder(HarkWindow *self, const char *folder, app_caption_format format);
+HarkJobController *hark_window_get_jobs(HarkWindow *self);
+
+/* Messages shown in the chat view, the one being written included (job
+ * rows too: hark_window_get_message is NULL for them, get_job_row for the others). */
 guint hark_window_get_n_messages(HarkWindow *self);
 HarkMessageRow *hark_window_get_message(HarkWindow *self, guint i);
+HarkJobRow *hark_window_get_job_row(HarkWindow *self, guint i);
 HarkChatController *hark_window_get_chat(HarkWindow *self);
 
 /* "welcome" (no chat and no speech model yet: hark-welcome-page.h) or "chat". */
