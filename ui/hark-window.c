@@ -1131,9 +1131,15 @@ gboolean
 hark_window_save_png(HarkWindow *self, const char *path, GError **error)
 {
   g_return_val_if_fail(HARK_IS_WINDOW(self), FALSE);
-  GtkWidget *w = GTK_WIDGET(self);
+  return hark_native_save_png(GTK_WIDGET(self), path, error);
+}
+
+gboolean
+hark_native_save_png(GtkWidget *w, const char *path, GError **error)
+{
+  g_return_val_if_fail(GTK_IS_NATIVE(w), FALSE);
   int width = gtk_widget_get_width(w), height = gtk_widget_get_height(w);
-  GskRenderer *renderer = gtk_native_get_renderer(GTK_NATIVE(self));
+  GskRenderer *renderer = gtk_native_get_renderer(GTK_NATIVE(w));
   if (width <= 0 || height <= 0 || !renderer) {
     g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "the window is not shown yet");
     return FALSE;

@@ -57,5 +57,7 @@ void hark_window_when_drawn(HarkWindow *self, GSourceFunc done, gpointer user_da
 
 /* Renders the window as it is now into a PNG file. */
 gboolean hark_window_save_png(HarkWindow *self, const char *path, GError **error);
+/* The same for any shown window (a GtkNative: dialogs, preferences). */
+gboolean hark_native_save_png(GtkWidget *native, const char *path, GError **error);
 
 G_END_DECLS
