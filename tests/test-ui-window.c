@@ -470,6 +470,58 @@ test_image_message(void)
   gtk_window_destroy(GTK_WINDOW(win));
 }
 
+/* An image pasted into the composer (Ctrl+V) is attached, kept as a PNG in
+ * the cache; text on the clipboard is pasted as text. */
+static void
+test_paste_image(void)
+{
+  if (!have_display) {
+    g_test_skip("no display (run under xvfb-run)");
+    return;
+  }
+  HarkWindow *win = shown_window();
+  GtkWidget *box = child(win, "attachment_box"), *view = child(win, "composer_view");
+  char *img = g_test_build_filename(G_TEST_DIST, "data", "vision", "pre-hopper.png", NULL);
+  GError *error = NULL;
+  GdkTexture *texture = gdk_texture_new_from_filename(img, &error);
+  g_assert_no_error(error);
+  GdkClipboard *cb = gtk_widget_get_clipboard(view);
+  gdk_clipboard_set_texture(cb, texture);
+  g_signal_emit_by_name(view, "paste-clipboard");
+  for (int i = 0; i < 500 && !gtk_widget_get_visible(box); i++)
+    g_main_context_iteration(NULL, TRUE);
+  g_assert_true(gtk_widget_get_visible(box));
+  g_assert_cmpuint(n_rows(box), ==, 1);
+  GtkTextBuffer *buf = gtk_text_view_get_buffer(GTK_TEXT_VIEW(view));
+  g_assert_cmpint(gtk_text_buffer_get_char_count(buf), ==, 0); /* nothing pasted as text */
+  /* the file kept is that picture */
+  char *dir = g_build_filename(g_get_user_cache_dir(), "hark", "pasted", NULL);
+  GDir *d = g_dir_open(dir, 0, NULL);
+  g_assert_nonnull(d);
+  const char *name = g_dir_read_name(d);
+  g_assert_nonnull(name);
+  char *kept = g_build_filename(dir, name, NULL);
+  GdkTexture *back = gdk_texture_new_from_filename(kept, &error);
+  g_assert_no_error(error);
+  g_assert_cmpint(gdk_texture_get_width(back), ==, gdk_texture_get_width(texture));
+  g_assert_cmpint(gdk_texture_get_height(back), ==, gdk_texture_get_height(texture));
+  g_dir_close(d);
+  /* Text is pasted as text. */
+  gdk_clipboard_set_text(cb, "pasted words");
+  g_signal_emit_by_name(view, "paste-clipboard");
+  for (int i = 0; i < 500 && gtk_text_buffer_get_char_count(buf) == 0; i++)
+    g_main_context_iteration(NULL, TRUE);
+  GtkTextIter a, b;
+  gtk_text_buffer_get_bounds(buf, &a, &b);
+  char *text = gtk_text_buffer_get_text(buf, &a, &b, FALSE);
+  g_assert_cmpstr(text, ==, "pasted words");
+  g_assert_cmpuint(n_rows(box), ==, 1);
+  g_free(text), g_free(kept), g_free(dir), g_free(img);
+  g_object_unref(back);
+  g_object_unref(texture);
+  gtk_window_destroy(GTK_WINDOW(win));
+}
+
 static void
 delete_at_first_piece(HarkChatController *chat, gint64 conv, const char *piece, HarkWindow *win)
 {
@@ -1033,6 +1085,9 @@ main(int argc, char **argv)
   /* A history and settings of its own, and the test model as the chat model. */
   tmp_home = g_dir_make_tmp("hark-ui-XXXXXX", NULL);
   g_setenv("XDG_DATA_HOME", tmp_home, TRUE);
+  char *cache = g_build_filename(tmp_home, "cache", NULL);
+  g_setenv("XDG_CACHE_HOME", cache, TRUE);
+  g_free(cache);
   g_test_init(&argc, &argv, NULL);
   char *vocab = g_test_build_filename(G_TEST_DIST, "data", "llm", "vocab-llama3.gguf", NULL);
   model_path = g_build_filename(tmp_home, "tiny-chat.gguf", NULL);
@@ -1059,6 +1114,7 @@ main(int argc, char **argv)
   g_test_add_func("/ui/window/model-missing", test_model_missing);
   g_test_add_func("/ui/window/gone-while-writing", test_gone_while_writing);
   g_test_add_func("/ui/window/image-message", test_image_message);
+  g_test_add_func("/ui/window/paste-image", test_paste_image);
   g_test_add_func("/ui/window/transcribe-file", test_transcribe_file);
   g_test_add_func("/ui/window/transcribe-errors", test_transcribe_errors);
   g_test_add_func("/ui/window/caption-folder", test_caption_folder);

@@ -593,6 +593,53 @@ hark_window_add_attachment(HarkWindow *self, const char *path)
   return TRUE;
 }
 
+/* ---- pasting an image ---- */
+
+/* A pasted image is written under $XDG_CACHE_HOME/hark/pasted/ (named by its
+ * content, so pasting it again attaches the same file) and attached. */
+static void
+pasted_texture_cb(GObject *source, GAsyncResult *result, gpointer data)
+{
+  HarkWindow *self = HARK_WINDOW(data);
+  GError *error = NULL;
+  GdkTexture *texture = gdk_clipboard_read_texture_finish(GDK_CLIPBOARD(source), result, &error);
+  char *dir = g_build_filename(g_get_user_cache_dir(), "hark", "pasted", NULL), *path = NULL;
+  GBytes *png = texture ? gdk_texture_save_to_png_bytes(texture) : NULL;
+  if (png && g_mkdir_with_parents(dir, 0700) == 0) {
+    char *sum = g_compute_checksum_for_bytes(G_CHECKSUM_SHA256, png);
+    char *name = g_strdup_printf("pasted-%.16s.png", sum);
+    path = g_build_filename(dir, name, NULL);
+    if (!g_file_set_contents(path, g_bytes_get_data(png, NULL), (gssize)g_bytes_get_size(png), &error))
+      g_clear_pointer(&path, g_free);
+    g_free(sum), g_free(name);
+  }
+  if (path)
+    hark_window_add_attachment(self, path);
+  else
+    toast(self, _("The pasted image could not be kept"));
+  if (error)
+    g_debug("paste: %s", error->message);
+  g_clear_error(&error);
+  g_clear_pointer(&png, g_bytes_unref);
+  g_clear_object(&texture);
+  g_free(path), g_free(dir);
+  g_object_unref(self);
+}
+
+/* Ctrl+V in the composer: an image on the clipboard (and no text) is
+ * attached instead of pasted as text. */
+static void
+composer_paste_cb(GtkTextView *view, HarkWindow *self)
+{
+  GdkClipboard *cb = gtk_widget_get_clipboard(GTK_WIDGET(view));
+  GdkContentFormats *formats = gdk_clipboard_get_formats(cb);
+  if (!gdk_content_formats_contain_gtype(formats, GDK_TYPE_TEXTURE) ||
+      gdk_content_formats_contain_gtype(formats, G_TYPE_STRING))
+    return; /* text: the text view pastes it */
+  g_signal_stop_emission_by_name(view, "paste-clipboard");
+  gdk_clipboard_read_texture_async(cb, NULL, pasted_texture_cb, g_object_ref(self));
+}
+
 static void
 add_files(HarkWindow *self, GListModel *files)
 {
@@ -1350,6 +1397,7 @@ hark_window_init(HarkWindow *self)
   GtkEventController *keys = gtk_event_controller_key_new();
   g_signal_connect(keys, "key-pressed", G_CALLBACK(composer_key_cb), self);
   gtk_widget_add_controller(GTK_WIDGET(self->composer_view), keys);
+  g_signal_connect(self->composer_view, "paste-clipboard", G_CALLBACK(composer_paste_cb), self);
   gtk_search_bar_connect_entry(self->search_bar, GTK_EDITABLE(self->search_entry));
   g_signal_connect_swapped(self->search_bar, "notify::search-mode-enabled", G_CALLBACK(list_conversations), self);
 
