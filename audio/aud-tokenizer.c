@@ -8,7 +8,6 @@
  */
 #include "aud-tokenizer.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -626,55 +625,11 @@ out:
   return t;
 }
 
-static char *
-read_file(const char *path, size_t *size, char **err)
-{
-  FILE *f = fopen(path, "rb");
-  if (!f) {
-    set_err(err, "%s: %s", path, strerror(errno));
-    return NULL;
-  }
-  char *data = NULL;
-  size_t n = 0, cap = 0;
-  for (;;) {
-    if (n == cap) {
-      if (cap >= MAX_FILE_BYTES) {
-        set_err(err, "%s: larger than %u bytes", path, MAX_FILE_BYTES);
-        goto fail;
-      }
-      cap = cap ? cap * 2 : 1 << 20;
-      char *p = realloc(data, cap + 1);
-      if (!p) {
-        set_err(err, "%s: out of memory", path);
-        goto fail;
-      }
-      data = p;
-    }
-    size_t got = fread(data + n, 1, cap - n, f);
-    n += got;
-    if (got == 0) {
-      if (ferror(f)) {
-        set_err(err, "%s: read error", path);
-        goto fail;
-      }
-      break;
-    }
-  }
-  fclose(f);
-  data[n] = '\0';
-  *size = n;
-  return data;
-fail:
-  fclose(f);
-  free(data);
-  return NULL;
-}
-
 static kern_json *
 read_json(const char *path, char **err)
 {
   size_t n;
-  char *text = read_file(path, &n, err);
+  char *text = kern_read_file(path, MAX_FILE_BYTES, &n, err);
   if (!text)
     return NULL;
   char msg[256];
@@ -888,7 +843,7 @@ static aud_tokenizer *
 from_vocabulary_txt(const char *path, char **err)
 {
   size_t n;
-  char *text = read_file(path, &n, err);
+  char *text = kern_read_file(path, MAX_FILE_BYTES, &n, err);
   if (!text)
     return NULL;
   id_table tb = { 0 };

@@ -13,6 +13,7 @@
  */
 #include "kern-json.h"
 
+#include <errno.h>
 #include <locale.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -678,4 +679,55 @@ kern_json_free(kern_json *j)
     free(b);
   }
   free(j);
+}
+
+char *
+kern_read_file(const char *path, size_t max_bytes, size_t *size, char **err)
+{
+  char msg[512] = "";
+  FILE *f = fopen(path, "rb");
+  char *data = NULL;
+  size_t n = 0, cap = 0;
+  if (!f)
+    snprintf(msg, sizeof msg, "%s: %s", path, strerror(errno));
+  while (f && !msg[0]) {
+    if (n == cap) {
+      if (cap >= max_bytes) {
+        snprintf(msg, sizeof msg, "%s: larger than %zu bytes", path, max_bytes);
+        break;
+      }
+      cap = cap ? cap * 2 : 1 << 16;
+      if (cap > max_bytes)
+        cap = max_bytes;
+      char *p = realloc(data, cap + 1);
+      if (!p) {
+        snprintf(msg, sizeof msg, "%s: out of memory", path);
+        break;
+      }
+      data = p;
+    }
+    size_t got = fread(data + n, 1, cap - n, f);
+    n += got;
+    if (got == 0) {
+      if (ferror(f))
+        snprintf(msg, sizeof msg, "%s: read error", path);
+      break;
+    }
+  }
+  if (f)
+    fclose(f);
+  if (msg[0]) {
+    free(data);
+    if (err)
+      *err = strdup(msg);
+    return NULL;
+  }
+  if (!data && !(data = malloc(1))) {
+    if (err)
+      *err = strdup("out of memory");
+    return NULL;
+  }
+  data[n] = '\0';
+  *size = n;
+  return data;
 }

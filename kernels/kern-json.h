@@ -43,3 +43,9 @@ const kern_json_value *kern_json_root(const kern_json *j);
 /* Member `key` of an object, or NULL (also when v is not an object). */
 const kern_json_value *kern_json_get(const kern_json_value *v, const char *key);
 void kern_json_free(kern_json *j);
+
+/* The whole of the file at `path` (a tokenizer file, a config beside model
+ * weights), NUL-terminated, malloc'd, its length in *size. NULL with *err
+ * (malloc'd "PATH: problem", when err is not NULL) when it cannot be read or
+ * is larger than max_bytes. */
+char *kern_read_file(const char *path, size_t max_bytes, size_t *size, char **err);

@@ -264,28 +264,16 @@ find_base(hf *h)
 static char *
 read_side(hf *h, const char *name, size_t *len)
 {
-  char path[4352];
+  char path[4352], *err = NULL;
   snprintf(path, sizeof path, "%s/%s", h->dir, name);
   struct stat st;
   if (stat(path, &st) != 0)
     return NULL;
-  if (!S_ISREG(st.st_mode) || st.st_size > MAX_SIDE_FILE) {
-    fail(h, "%s is not a regular file of at most %u MB", name, MAX_SIDE_FILE >> 20);
-    return NULL;
-  }
-  FILE *f = fopen(path, "rb");
-  char *buf = f ? malloc((size_t)st.st_size + 1) : NULL;
-  size_t got = buf ? fread(buf, 1, (size_t)st.st_size, f) : 0;
-  if (f)
-    fclose(f);
-  if (!buf || got != (size_t)st.st_size) {
-    free(buf);
-    fail(h, "cannot read %s", name);
-    return NULL;
-  }
-  buf[got] = 0;
-  *len = got;
-  return buf;
+  char *text = kern_read_file(path, MAX_SIDE_FILE, len, &err);
+  if (!text)
+    fail(h, "%s", err ? err : name);
+  free(err);
+  return text;
 }
 
 static kern_json *
