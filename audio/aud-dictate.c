@@ -36,8 +36,10 @@
 #define LEVEL_BLOCK (SR / 20)     /* one level report per 50 ms */
 #define PROMPT_BYTES 600          /* committed text passed as the prompt (Whisper keeps <= 223 tokens) */
 #define CUT_AFTER_S 15.0          /* a window this long is cut at the committed text even mid-sentence */
-#define NGRAM 5                   /* committed words matched against a new hypothesis's head */
+#define NGRAM 24                  /* committed words matched against a new hypothesis's head (a whole sentence
+                                     heard again after a cut, not only its last words) */
 #define ECHO_WINDOW (2 * SR)     /* windows shorter than this are checked for an echo of the prompt */
+#define ECHO_MIN_WORDS 4         /* longer windows: segments of this many words */
 #define HANGOVER_S 0.6           /* the VAD calls this much after the last word speech */
 #define MIN_VOICED (SR / 5)      /* speech after the window's start that makes it worth decoding */
 #define LOST_AFTER_S 1.5          /* no audio from the device this long: it is gone */
@@ -567,6 +569,20 @@ hypothesis(aud_dictate *d, int64_t from, int64_t to, int all_windows, wordlist *
       free(an);
     }
     free(all), free(pn);
+  }
+  /* In any window, a whole segment of ECHO_MIN_WORDS or more that only
+   * repeats the prompt is read back, not heard (a sentence said again word
+   * for word within the prompt's span is rare; Whisper echoing one in the
+   * window's silence is not). */
+  if (prompt) {
+    char *pn = normalize_spaced(prompt);
+    for (int s = 0; pn && s < tr.n_segments; s++) {
+      char *sn = tr.segments[s].n_words >= ECHO_MIN_WORDS ? normalize_spaced(tr.segments[s].text) : NULL;
+      if (sn && is_echo(pn, sn))
+        tr.segments[s].n_words = 0;
+      free(sn);
+    }
+    free(pn);
   }
   free(prompt);
   if (!d->lang[0] && tr.language[0])
