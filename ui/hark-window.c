@@ -667,7 +667,7 @@ chooser_response_cb(GtkNativeDialog *dialog, int response, HarkWindow *self)
 static void
 attach_clicked_cb(HarkWindow *self)
 {
-  GtkFileChooserNative *dialog = gtk_file_chooser_native_new(_("Attach Images"), GTK_WINDOW(self),
+  GtkFileChooserNative *dialog = gtk_file_chooser_native_new(_("Attach Files"), GTK_WINDOW(self),
                                                              GTK_FILE_CHOOSER_ACTION_OPEN, _("_Attach"), _("_Cancel"));
   gtk_file_chooser_set_select_multiple(GTK_FILE_CHOOSER(dialog), TRUE);
   /* Audio and video files are transcribed (hark_window_open_file). */
