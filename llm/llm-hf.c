@@ -490,10 +490,11 @@ read_spm(hf *h, vocab *V)
  * added_tokens.json {"CONTENT": ID}. Ids past the SentencePiece pieces extend
  * the vocabulary (gaps get [PAD] tokens); ids inside it keep their piece. */
 static int
-set_added(hf *h, vocab *V, int64_t id, const char *content, int special)
+set_added(hf *h, vocab *V, int64_t id, const char *content, int special, int64_t n_vocab)
 {
-  if (id < 0 || id >= MAX_VOCAB)
-    return fail(h, "added token '%.40s' has id %" PRId64, content, id);
+  if (id < 0 || id >= n_vocab)
+    return fail(h, "added token '%.40s' has id %" PRId64 ", outside the embedding's %" PRId64 " rows", content, id,
+                n_vocab);
   if (id < V->n)
     return 0;
   while (V->n < id) {
@@ -520,7 +521,7 @@ cmp_added(const void *a, const void *b)
 }
 
 static int
-read_added(hf *h, vocab *V, const kern_json_value *tcfg)
+read_added(hf *h, vocab *V, const kern_json_value *tcfg, int64_t n_vocab)
 {
   kern_json *aj = read_json(h, "added_tokens.json");
   if (h->failed)
@@ -551,7 +552,7 @@ read_added(hf *h, vocab *V, const kern_json_value *tcfg)
     qsort(list, k, sizeof *list, cmp_added);
     for (size_t i = 0; !rc && i < k; i++)
       if (i == 0 || list[i].id != list[i - 1].id)
-        rc = set_added(h, V, list[i].id, list[i].content, list[i].special);
+        rc = set_added(h, V, list[i].id, list[i].content, list[i].special, n_vocab);
   }
   free(list);
   kern_json_free(aj);
@@ -602,7 +603,7 @@ add_tokenizer(hf *h, int64_t n_vocab)
   int rc = read_spm(h, &V);
   if (!rc) {
     tj = read_json(h, "tokenizer_config.json");
-    rc = h->failed ? -1 : read_added(h, &V, tj ? kern_json_root(tj) : NULL);
+    rc = h->failed ? -1 : read_added(h, &V, tj ? kern_json_root(tj) : NULL, n_vocab);
   }
   if (!rc && V.n > n_vocab)
     rc = fail(h, "the tokenizer has %" PRId64 " tokens, the embedding %" PRId64 " rows", V.n, n_vocab);

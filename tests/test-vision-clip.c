@@ -472,6 +472,8 @@ test_hf_malformed(void)
     { "tokenizer.model", "", 0, "tokenizer.model" },
     { "tokenizer_config.json", "{\"added_tokens_decoder\": {\"x\": {}}}", -1, "added_tokens_decoder" },
     { "tokenizer_config.json", "[1, 2", -1, "tokenizer_config.json" },
+    { "tokenizer_config.json", "{\"added_tokens_decoder\": {\"4000000\": {\"content\": \"<x>\"}}}", -1,
+      "outside the embedding's 1760 rows" },
     { "config.json", hidden->str, -1, "hidden_size 96" },
     { "config.json", qwen->str, -1, "'qwen2'" },
     { "config.json", gelu->str, -1, "hidden_act 'gelu'" },
