@@ -22,7 +22,8 @@ struct app_vision {
   double encode_s;
 };
 
-/* 4096 positions, or fewer when the model was trained on fewer (no notice then). */
+/* 4096 positions, or fewer when the model was trained on fewer (no notice then); `gguf` may be a
+ * Hugging Face directory. */
 static int
 default_ctx(const char *gguf)
 {
@@ -33,6 +34,9 @@ default_ctx(const char *gguf)
     char key[96];
     snprintf(key, sizeof key, "%s.context_length", arch ? arch : "");
     int64_t train = kern_weights_get_int(w, key, 0);
+    if (!arch) /* a Hugging Face directory: its (text) config */
+      train = kern_weights_get_int(w, "config.text_config.max_position_embeddings",
+                                   kern_weights_get_int(w, "config.max_position_embeddings", 0));
     if (train > 0 && train < n)
       n = (int)train;
     kern_weights_close(w);
