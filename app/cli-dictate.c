@@ -106,7 +106,7 @@ app_cli_dictate(int argc, char **argv)
   char *model = NULL, *input = NULL, *language = NULL, *device = NULL, *vad_opt = NULL, *precision = NULL;
   gboolean list = FALSE;
   int threads = 0;
-  double step = 0.5, pause = 0.8, encode_pad = 10.0;
+  double step = 0.5, pause = 0.8, encode_pad = 30.0;
   const GOptionEntry entries[] = {
     { "model", 'm', 0, G_OPTION_ARG_STRING, &model, "Catalog name or model path (default whisper-base)", "MODEL" },
     { "input", 0, 0, G_OPTION_ARG_STRING, &input, "Input device: number or part of its name (default: the default "
@@ -120,8 +120,9 @@ app_cli_dictate(int argc, char **argv)
                                                           "energy detector)", "FILE" },
     { "step", 0, 0, G_OPTION_ARG_DOUBLE, &step, "Re-decode after this much new audio, seconds (0.5)", "S" },
     { "pause", 0, 0, G_OPTION_ARG_DOUBLE, &pause, "Silence that ends an utterance, seconds (0.8)", "S" },
-    { "encode-pad", 0, 0, G_OPTION_ARG_DOUBLE, &encode_pad, "Padding encoded after the audio of a window, "
-                                                            "seconds (10; 30: every window encoded as 30 s, as "
+    { "encode-pad", 0, 0, G_OPTION_ARG_DOUBLE, &encode_pad, "Encode each window at its length plus S seconds "
+                                                            "of padding: faster, a little less accurate (10 is "
+                                                            "about right; default 30: every window as 30 s, as "
                                                             "files are)", "S" },
     { "precision", 0, 0, G_OPTION_ARG_STRING, &precision,
       "auto (default: 8-bit weights on the CPU, where they halve the delay; as stored on a GPU), float or int8", "P" },

@@ -124,7 +124,6 @@ aud_dictate_default_params(void)
     .max_window_s = 30.0,
     .ring_s = 60.0,
     .realtime = 1,
-    .encode_pad_s = 10.0f,
   };
 }
 

@@ -50,10 +50,9 @@ typedef struct {
   int no_vad;             /* 1: treat all audio as speech (benchmarks of the decoder alone) */
   float encode_pad_s;     /* > 0: each window is encoded at its length plus this much of the
                              padding instead of as 30 s (aud_transcribe_params.short_window_pad_s):
-                             3-4x faster steps on short windows. 10 (default): as accurate as the
-                             full encoding in bench-dictate; 5-6 s made Whisper invent words.
-                             0: the full 30-s encoding */
-
+                             steps 2-4x faster on short windows, a little less accurate (10 s:
+                             1-3 more words in 41 wrong through PulseAudio; below 8 s Whisper
+                             invents words). 0 (default): the full 30-s encoding */
   /* All called on the worker thread. Times are seconds of stream time from the start. */
   void (*on_partial)(const char *text, void *user_data);  /* the uncommitted tail; "" clears it */
   /* Committed text, to append to the finals before it as it is: it starts

@@ -93,7 +93,9 @@ start_feed() {
 
 # Starts hark dictate and waits until it listens; then lets the speech go.
 start_hark() {
-  "$HARK_BIN" dictate -m "$model" -l en --device cpu "${vad_opt[@]}" >"$tmp/out.txt" 2>"$tmp/err.txt" &
+  # shellcheck disable=SC2086 # HARK_DICTATE_ARGS: extra options, word-split on purpose (experiments)
+  "$HARK_BIN" dictate -m "$model" -l en --device cpu "${vad_opt[@]}" ${HARK_DICTATE_ARGS:-} >"$tmp/out.txt" \
+    2>"$tmp/err.txt" &
   hark_pid=$!
   pids+=("$hark_pid")
   for _ in $(seq 300); do
