@@ -7,6 +7,7 @@
 #include <jack/jack.h>
 #endif
 #include <portaudio.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,6 +54,11 @@ jack_quiet(const char *m)
 }
 #endif
 
+/* PortAudio's initialization count and device list are process-wide and not
+ * thread-safe: the window lists microphones on one thread while dictation
+ * opens one on another. Every call that starts, stops or enumerates holds this. */
+static pthread_mutex_t pa_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static PaError
 pa_start(void)
 {
@@ -70,8 +76,8 @@ is_input(const PaDeviceInfo *info)
   return info && info->maxInputChannels > 0;
 }
 
-int
-aud_capture_list(aud_capture_device **out, int *n, char **err)
+static int
+list_locked(aud_capture_device **out, int *n, char **err)
 {
   *out = NULL;
   *n = 0;
@@ -173,8 +179,17 @@ find_device(const char *spec, char **err)
   return paNoDevice;
 }
 
-aud_capture *
-aud_capture_open(const char *device, aud_capture_fn on_audio, void *user_data, char **err)
+int
+aud_capture_list(aud_capture_device **out, int *n, char **err)
+{
+  pthread_mutex_lock(&pa_lock);
+  int rc = list_locked(out, n, err);
+  pthread_mutex_unlock(&pa_lock);
+  return rc;
+}
+
+static aud_capture *
+open_locked(const char *device, aud_capture_fn on_audio, void *user_data, char **err)
 {
   char *dummy = NULL;
   if (!err)
@@ -232,6 +247,15 @@ fail:
   return NULL;
 }
 
+aud_capture *
+aud_capture_open(const char *device, aud_capture_fn on_audio, void *user_data, char **err)
+{
+  pthread_mutex_lock(&pa_lock);
+  aud_capture *c = open_locked(device, on_audio, user_data, err);
+  pthread_mutex_unlock(&pa_lock);
+  return c;
+}
+
 int
 aud_capture_start(aud_capture *c, char **err)
 {
@@ -253,9 +277,11 @@ aud_capture_close(aud_capture *c)
   if (!c)
     return;
   /* Abort rather than stop: a stream whose device is gone may never drain. */
+  pthread_mutex_lock(&pa_lock);
   Pa_AbortStream(c->stream);
   Pa_CloseStream(c->stream);
   Pa_Terminate();
+  pthread_mutex_unlock(&pa_lock);
   free(c);
 }
 

@@ -40,6 +40,7 @@ struct _HarkPreferencesWindow {
   GSettings *settings; /* NULL without the schema */
   GHashTable *rows;    /* name -> model_row* */
   gboolean disposed;   /* installs that end later find no widgets */
+  struct choice_map *input_choice; /* the microphones (owned by its settings binding) */
 };
 
 G_DEFINE_FINAL_TYPE(HarkPreferencesWindow, hark_preferences_window, ADW_TYPE_PREFERENCES_WINDOW)
@@ -214,7 +215,7 @@ add_model_row(HarkPreferencesWindow *self, const app_model_info *m)
 /* A combo row bound to a string key: the row shows labels[i] and the key
  * takes values[i]; a value the list lacks (a model path typed in a
  * terminal, a microphone now unplugged) is added, so that it shows and is kept. */
-typedef struct {
+typedef struct choice_map {
   GPtrArray *values; /* char* */
   GtkStringList *labels;
 } choice_map;
@@ -252,8 +253,9 @@ choice_set(const GValue *value, const GVariantType *type, gpointer data)
   return i < c->values->len ? g_variant_new_string(c->values->pdata[i]) : NULL;
 }
 
-/* labels: as many as values; NULL: the values themselves. */
-static void
+/* labels: as many as values; NULL: the values themselves. Returns the map,
+ * owned by the binding (NULL without settings). */
+static choice_map *
 bind_choice(HarkPreferencesWindow *self, AdwComboRow *row, const char *key, GPtrArray *values /* taken */,
             GPtrArray *labels /* taken, may be NULL */)
 {
@@ -266,11 +268,51 @@ bind_choice(HarkPreferencesWindow *self, AdwComboRow *row, const char *key, GPtr
   if (labels)
     g_ptr_array_unref(labels);
   adw_combo_row_set_model(row, G_LIST_MODEL(c->labels));
-  if (self->settings)
+  if (self->settings) {
     g_settings_bind_with_mapping(self->settings, key, row, "selected", G_SETTINGS_BIND_DEFAULT, choice_get,
                                  choice_set, c, choice_map_free);
+    return c;
+  }
+  choice_map_free(c);
+  return NULL;
+}
+
+/* The microphones PortAudio lists, asked on a thread of their own: probing
+ * the devices can take seconds (or hang in a sound server), and the window
+ * must not wait for it. They are added to the input row when they come. */
+static void
+list_inputs_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+{
+  GError *error = NULL;
+  GPtrArray *inputs = app_dictation_list_inputs(&error);
+  if (inputs)
+    g_task_return_pointer(task, inputs, (GDestroyNotify)g_ptr_array_unref);
   else
-    choice_map_free(c);
+    g_task_return_error(task, error);
+}
+
+static void
+inputs_listed_cb(GObject *source, GAsyncResult *result, gpointer data)
+{
+  HarkPreferencesWindow *self = HARK_PREFERENCES_WINDOW(source);
+  GError *error = NULL;
+  GPtrArray *inputs = g_task_propagate_pointer(G_TASK(result), &error);
+  if (!self->disposed) {
+    adw_action_row_set_subtitle(ADW_ACTION_ROW(self->input_row), error ? error->message : "");
+    for (guint i = 0; inputs && self->input_choice && i < inputs->len; i++) {
+      const char *name = inputs->pdata[i];
+      gboolean known = FALSE;
+      for (guint k = 0; k < self->input_choice->values->len && !known; k++)
+        known = !g_strcmp0(self->input_choice->values->pdata[k], name);
+      if (!known) {
+        g_ptr_array_add(self->input_choice->values, g_strdup(name));
+        gtk_string_list_append(self->input_choice->labels, name);
+      }
+    }
+  }
+  g_clear_error(&error);
+  if (inputs)
+    g_ptr_array_unref(inputs);
 }
 
 static GPtrArray *
@@ -319,21 +361,13 @@ bind_settings(HarkPreferencesWindow *self)
   bind_choice(self, self->device_row, "device", strings("auto", "cpu", "cuda", NULL),
               strings(_("Automatic (the GPU when there is one)"), _("CPU"), _("NVIDIA GPU (CUDA)"), NULL));
 
-  /* The microphones PortAudio lists; "" is the default input. */
-  GError *error = NULL;
-  GPtrArray *inputs = app_dictation_list_inputs(&error);
-  GPtrArray *values = strings("", NULL), *labels = strings(_("Default"), NULL);
-  for (guint i = 0; inputs && i < inputs->len; i++) {
-    g_ptr_array_add(values, g_strdup(inputs->pdata[i]));
-    g_ptr_array_add(labels, g_strdup(inputs->pdata[i]));
-  }
-  if (error) {
-    adw_action_row_set_subtitle(ADW_ACTION_ROW(self->input_row), error->message);
-    g_error_free(error);
-  }
-  if (inputs)
-    g_ptr_array_unref(inputs);
-  bind_choice(self, self->input_row, "dictation-input", values, labels);
+  /* "" is the default input; the microphones PortAudio lists follow when found. */
+  self->input_choice =
+    bind_choice(self, self->input_row, "dictation-input", strings("", NULL), strings(_("Default"), NULL));
+  adw_action_row_set_subtitle(ADW_ACTION_ROW(self->input_row), _("Looking for microphones…"));
+  GTask *task = g_task_new(self, NULL, inputs_listed_cb, NULL);
+  g_task_run_in_thread(task, list_inputs_thread);
+  g_object_unref(task);
 
   if (!self->settings)
     return;
