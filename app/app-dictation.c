@@ -237,7 +237,6 @@ ensure_model(dictation_state *st, session *s)
   state_unload(st); /* one speech model in memory at a time */
   aud_whisper_params wp = aud_whisper_default_params();
   wp.backend = s->device;
-  wp.q8_weights = -1; /* 8-bit weights on the CPU: as accurate in dictation, steps twice as fast */
   if (!app_whisper_open(s->model, &wp, &st->w, &st->tok, &s->error))
     return FALSE;
   st->model = g_strdup(s->model);

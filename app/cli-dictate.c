@@ -125,7 +125,8 @@ app_cli_dictate(int argc, char **argv)
                                                             "about right; default 30: every window as 30 s, as "
                                                             "files are)", "S" },
     { "precision", 0, 0, G_OPTION_ARG_STRING, &precision,
-      "auto (default: 8-bit weights on the CPU, where they halve the delay; as stored on a GPU), float or int8", "P" },
+      "float (default: the weights as stored), int8 (8-bit weights: about half the delay on the CPU, but more "
+      "often a phrase Whisper invents) or auto (int8 on the CPU)", "P" },
     { NULL },
   };
   int rc = app_cli_parse_options(cmd, entries, "Speak; text appears as it is recognised. Ctrl-C stops.\n", &argc,
@@ -147,7 +148,7 @@ app_cli_dictate(int argc, char **argv)
     goto out;
   }
   const char *dev = app_cli_device(cmd, device);
-  int q8 = app_cli_precision(cmd, precision, "auto");
+  int q8 = app_cli_precision(cmd, precision, "float");
   if (!dev || q8 < -1)
     goto out;
   if (!(encode_pad >= 0) || !(step > 0) || !(pause > 0)) {
