@@ -98,7 +98,7 @@ start_hark() {
     2>"$tmp/err.txt" &
   hark_pid=$!
   pids+=("$hark_pid")
-  for _ in $(seq 300); do
+  for _ in $(seq 1200); do # model load and PortAudio start: seconds, minutes beside other tests
     grep -q "listening" "$tmp/err.txt" && break
     if ! kill -0 "$hark_pid" 2>/dev/null; then
       wait "$hark_pid"
