@@ -573,19 +573,27 @@ hypothesis(aud_dictate *d, int64_t from, int64_t to, int all_windows, wordlist *
     }
     free(all), free(pn);
   }
-  /* In any window, a whole segment of ECHO_MIN_WORDS or more that only
-   * repeats the prompt is read back, not heard (a sentence said again word
-   * for word within the prompt's span is rare; Whisper echoing one in the
-   * window's silence is not). */
-  if (prompt) {
-    char *pn = normalize_spaced(prompt);
-    for (int s = 0; pn && s < tr.n_segments; s++) {
-      char *sn = tr.segments[s].n_words >= ECHO_MIN_WORDS ? normalize_spaced(tr.segments[s].text) : NULL;
-      if (sn && is_echo(pn, sn))
+  /* In any window, a whole segment of ECHO_MIN_WORDS or more made only of
+   * runs of words the prompt or this window's earlier segments hold is read
+   * back, not heard: Whisper echoing the prompt into silence, or repeating
+   * itself ("...carried away by monkey. Weasels have been carried away by
+   * monkey."); a sentence said again word for word that soon is rare. */
+  size_t cap = (prompt ? strlen(prompt) : 0) + 2;
+  for (int s = 0; s < tr.n_segments; s++)
+    cap += strlen(tr.segments[s].text) + 1;
+  char *heard = malloc(cap);
+  if (heard) {
+    snprintf(heard, cap, "%s", prompt ? prompt : "");
+    for (int s = 0; s < tr.n_segments; s++) {
+      char *hn = heard[0] && tr.segments[s].n_words >= ECHO_MIN_WORDS ? normalize_spaced(heard) : NULL;
+      char *sn = hn ? normalize_spaced(tr.segments[s].text) : NULL;
+      if (sn && is_echo(hn, sn))
         tr.segments[s].n_words = 0;
-      free(sn);
+      else
+        strcat(strcat(heard, " "), tr.segments[s].text);
+      free(hn), free(sn);
     }
-    free(pn);
+    free(heard);
   }
   free(prompt);
   if (!d->lang[0] && tr.language[0])
