@@ -611,6 +611,25 @@ kern_tensor_nelements(const kern_tensor_info *t)
   return t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3];
 }
 
+int
+kern_tensor_check_shape(const kern_tensor_info *t, int64_t n0, int64_t n1, char *msg, size_t msgsz)
+{
+  if (n1 == 0) {
+    if (kern_tensor_nelements(t) == n0)
+      return 0;
+    snprintf(msg, msgsz, "tensor '%s' has %" PRId64 " values, the hyperparameters say %" PRId64, t->name,
+             kern_tensor_nelements(t), n0);
+    return KERN_E_FORMAT;
+  }
+  if (t->ne[0] == n0 && t->ne[1] == n1 && t->ne[2] == 1 && t->ne[3] == 1)
+    return 0;
+  snprintf(msg, msgsz,
+           "tensor '%s' has shape [%" PRId64 ", %" PRId64 ", %" PRId64 ", %" PRId64
+           "], the hyperparameters say [%" PRId64 ", %" PRId64 "]",
+           t->name, t->ne[0], t->ne[1], t->ne[2], t->ne[3], n0, n1);
+  return KERN_E_FORMAT;
+}
+
 /* ---- typed metadata access -------------------------------------------- */
 
 static int

@@ -114,6 +114,12 @@ const kern_tensor_info *kern_weights_find(const kern_weights *w, const char *nam
 /* Elements in a tensor (product of ne). */
 int64_t kern_tensor_nelements(const kern_tensor_info *t);
 
+/* Whether t has the shape a model's hyperparameters give it: a matrix
+ * [n0, n1] (n1 > 0), or, with n1 == 0, a vector of n0 values whatever its
+ * dimensions. 0, or KERN_E_FORMAT with "tensor 'NAME' has shape [...], the
+ * hyperparameters say [...]" (or "... has N values, ...") in msg. */
+int kern_tensor_check_shape(const kern_tensor_info *t, int64_t n0, int64_t n1, char *msg, size_t msgsz);
+
 /* UTF-8 validation (no overlongs, no surrogates, nothing past U+10FFFF). */
 int kern_utf8_valid(const char *s, size_t len);
 

@@ -348,17 +348,9 @@ need(llm_model *m, const char *name, int li, int64_t n0, int64_t n1, int require
       *rc = fail(m, KERN_E_FORMAT, "tensor '%s'%s is missing", name, where);
     return NULL;
   }
-  if (n1 == 1) {
-    if (kern_tensor_nelements(t) != n0) {
-      *rc = fail(m, KERN_E_FORMAT, "tensor '%s' has %" PRId64 " values, the hyperparameters say %" PRId64, t->name,
-                 kern_tensor_nelements(t), n0);
-      return NULL;
-    }
-  } else if (t->ne[0] != n0 || t->ne[1] != n1 || t->ne[2] != 1 || t->ne[3] != 1) {
-    *rc = fail(m, KERN_E_FORMAT,
-               "tensor '%s' has shape [%" PRId64 ", %" PRId64 ", %" PRId64 ", %" PRId64
-               "], the hyperparameters say [%" PRId64 ", %" PRId64 "]",
-               t->name, t->ne[0], t->ne[1], t->ne[2], t->ne[3], n0, n1);
+  char msg[320];
+  if (kern_tensor_check_shape(t, n0, n1 == 1 ? 0 : n1, msg, sizeof msg) != 0) {
+    *rc = fail(m, KERN_E_FORMAT, "%s", msg);
     return NULL;
   }
   return t;

@@ -192,17 +192,9 @@ need(vis_clip *c, const char *gg, const char *hf, hf_part part, int li, int64_t 
       *rc = fail(c, KERN_E_FORMAT, "tensor '%s' is missing", name);
     return NULL;
   }
-  if (n1 == 0) {
-    if (kern_tensor_nelements(t) != n0) {
-      *rc = fail(c, KERN_E_FORMAT, "tensor '%s' has %" PRId64 " values, the hyperparameters say %" PRId64, name,
-                 kern_tensor_nelements(t), n0);
-      return NULL;
-    }
-  } else if (t->ne[0] != n0 || t->ne[1] != n1 || t->ne[2] != 1 || t->ne[3] != 1) {
-    *rc = fail(c, KERN_E_FORMAT,
-               "tensor '%s' has shape [%" PRId64 ", %" PRId64 ", %" PRId64 ", %" PRId64
-               "], the hyperparameters say [%" PRId64 ", %" PRId64 "]",
-               name, t->ne[0], t->ne[1], t->ne[2], t->ne[3], n0, n1);
+  char msg[320];
+  if (kern_tensor_check_shape(t, n0, n1, msg, sizeof msg) != 0) {
+    *rc = fail(c, KERN_E_FORMAT, "%s", msg);
     return NULL;
   }
   return t;
