@@ -625,21 +625,6 @@ out:
   return t;
 }
 
-static kern_json *
-read_json(const char *path, char **err)
-{
-  size_t n;
-  char *text = kern_read_file(path, MAX_FILE_BYTES, &n, err);
-  if (!text)
-    return NULL;
-  char msg[256];
-  kern_json *j = kern_json_parse(text, n, msg, sizeof msg);
-  free(text);
-  if (!j)
-    set_err(err, "%s: %s", path, msg);
-  return j;
-}
-
 /* An id -> string table being filled from JSON objects. */
 typedef struct {
   const char **tok;
@@ -807,7 +792,8 @@ from_vocab_json(const char *path, const kern_json_value *root, char **err)
   if (id_table_add_object(&tb, root, path, err))
     goto out;
   if (added_path && exists(added_path)) {
-    if (!(added = read_json(added_path, err)) || id_table_add_object(&tb, kern_json_root(added), added_path, err))
+    if (!(added = kern_json_parse_file(added_path, MAX_FILE_BYTES, err)) ||
+        id_table_add_object(&tb, kern_json_root(added), added_path, err))
       goto out;
   }
   t = id_table_build(&tb, path, err);
@@ -823,7 +809,7 @@ out:
 static aud_tokenizer *
 from_json_file(const char *path, char **err)
 {
-  kern_json *j = read_json(path, err);
+  kern_json *j = kern_json_parse_file(path, MAX_FILE_BYTES, err);
   if (!j)
     return NULL;
   const kern_json_value *root = kern_json_root(j);

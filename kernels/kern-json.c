@@ -731,3 +731,21 @@ kern_read_file(const char *path, size_t max_bytes, size_t *size, char **err)
   *size = n;
   return data;
 }
+
+kern_json *
+kern_json_parse_file(const char *path, size_t max_bytes, char **err)
+{
+  size_t n;
+  char *text = kern_read_file(path, max_bytes, &n, err);
+  if (!text)
+    return NULL;
+  char msg[256];
+  kern_json *j = kern_json_parse(text, n, msg, sizeof msg);
+  free(text);
+  if (!j && err) {
+    size_t len = strlen(path) + strlen(msg) + 3;
+    if ((*err = malloc(len)))
+      snprintf(*err, len, "%s: %s", path, msg);
+  }
+  return j;
+}

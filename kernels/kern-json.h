@@ -49,3 +49,6 @@ void kern_json_free(kern_json *j);
  * (malloc'd "PATH: problem", when err is not NULL) when it cannot be read or
  * is larger than max_bytes. */
 char *kern_read_file(const char *path, size_t max_bytes, size_t *size, char **err);
+/* The same file parsed as JSON; NULL with *err ("PATH: problem", or "PATH:
+ * line L, column C: problem") as kern_read_file. */
+kern_json *kern_json_parse_file(const char *path, size_t max_bytes, char **err);

@@ -279,20 +279,20 @@ read_side(hf *h, const char *name, size_t *len)
 static kern_json *
 read_json(hf *h, const char *name)
 {
-  size_t len = 0;
-  char *text = read_side(h, name, &len);
-  if (!text)
-    return NULL;
-  char jerr[160];
-  kern_json *j = kern_json_parse(text, len, jerr, sizeof jerr);
-  free(text);
+  char path[4352], *err = NULL;
+  snprintf(path, sizeof path, "%s/%s", h->dir, name);
+  struct stat st;
+  if (stat(path, &st) != 0)
+    return NULL; /* absent */
+  kern_json *j = kern_json_parse_file(path, MAX_SIDE_FILE, &err);
   if (!j)
-    fail(h, "%s: %s", name, jerr);
+    fail(h, "%s", err ? err : name);
   else if (kern_json_root(j)->type != KERN_JSON_OBJECT) {
     kern_json_free(j);
     j = NULL;
     fail(h, "%s is not a JSON object", name);
   }
+  free(err);
   return j;
 }
 
